@@ -1,0 +1,1 @@
+"""Thin channel adapters (console, Slack, Teams) and the command line."""

@@ -1,0 +1,102 @@
+"""The console channel: ``infoshare chat``. Renders replies as text with numbered choices.
+
+A number picks that choice of the last message shown; anything else is sent as typed text
+(yes, no, not sure, back, restart, why, where, help, or a question in your own words).
+"""
+
+from __future__ import annotations
+
+import getpass
+import os
+import sys
+import textwrap
+from typing import IO
+
+from dialogs.conversation import Engine
+from dialogs.events import Choice, Event, Reply, choice_event
+
+WIDTH = 78
+QUIT_WORDS = ("quit", "exit", "q")
+
+
+def default_user() -> str:
+    try:
+        return os.environ.get("INFOSHARE_USER") or getpass.getuser()
+    except Exception:  # no login name in some containers
+        return "console-user"
+
+
+def _wrap(text: str, indent: str = "") -> str:
+    return "\n".join(textwrap.fill(p, WIDTH, initial_indent=indent, subsequent_indent=indent)
+                     for p in text.split("\n") if p.strip()) or ""
+
+
+def render(reply: Reply, numbered: bool) -> str:
+    """One reply as console text; ``numbered`` shows its choices as 1) 2) 3)."""
+    out = []
+    if reply.title:
+        out.append(f"== {reply.title} " + "=" * max(3, WIDTH - len(reply.title) - 4))
+    if reply.text:
+        out.append(_wrap(reply.text))
+    for label, value in reply.facts:
+        out.append(_wrap(f"{label}: {value}", "  "))
+    for heading, items in reply.lists:
+        out.append(f"{heading}:")
+        out.extend(_wrap(f"- {item}", "  ") for item in items)
+    if reply.errors:
+        out.extend(f"  ! {field}: {msg}" for field, msg in reply.errors.items())
+    if reply.citations and reply.kind in ("why", "outcome", "answer", "info", "record_form"):
+        out.append(_wrap("Source: " + "; ".join(f"{c['seed']} \u00a7 {c['section']}" for c in reply.citations)))
+    if reply.choices:
+        if numbered:
+            out.append("   ".join(f"{i}) {c.label}" for i, c in enumerate(reply.choices, 1)))
+        else:
+            out.append("   ".join(f"[{c.label}]" for c in reply.choices))
+    return "\n".join(out)
+
+
+class Console:
+    """A terminal conversation on one engine, for one user."""
+
+    def __init__(self, engine: Engine, user: str, out: IO[str] = sys.stdout):
+        self.engine, self.user, self.out = engine, user, out
+        self.last: Reply | None = None
+
+    def show(self, replies: list[Reply]) -> None:
+        with_choices = [r for r in replies if r.choices]
+        self.last = with_choices[-1] if with_choices else self.last
+        for r in replies:
+            print(render(r, numbered=r is self.last), file=self.out)
+            print(file=self.out)
+        self.out.flush()
+
+    def event_for(self, line: str) -> Event:
+        text = line.strip()
+        last = self.last
+        if text.isdigit() and last and last.choices:
+            multi = last.kind == "record_field" and (last.field or {}).get("kind") == "multi"
+            i = int(text) - 1
+            if not multi and 0 <= i < len(last.choices):
+                return choice_event(last, last.choices[i])
+        return Event("text", text)
+
+    def run(self, pack: str | None, inp: IO[str] = sys.stdin) -> None:
+        print(f"infoshare: deciding whether to share information about a child. Type a number, "
+              f"yes / no / not sure, or a question. 'help' for more, 'quit' to leave (you can resume later).\n",
+              file=self.out)
+        current = self.engine.current("console", "local", self.user)
+        if current and current[-1].token and current[-1].kind != "info":
+            print("Resuming where you left off.\n", file=self.out)
+            self.show(current)
+        else:
+            self.show(self.engine.handle("console", "local", self.user, Event("start", pack)))
+        while True:
+            self.out.write("> ")
+            self.out.flush()
+            line = inp.readline()
+            if not line or line.strip().lower() in QUIT_WORDS:
+                print("\nGoodbye. Your place is saved.", file=self.out)
+                return
+            if not line.strip():
+                continue
+            self.show(self.engine.handle("console", "local", self.user, self.event_for(line)))

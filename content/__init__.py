@@ -1,0 +1,1 @@
+"""Content packs and topics as data, with their loader and schema check."""

@@ -1,0 +1,1 @@
+"""Channel-agnostic conversation logic: the decision walk, the record step and answers."""

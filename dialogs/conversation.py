@@ -1,0 +1,604 @@
+"""The conversation engine: one event in, replies out, state saved after every turn.
+
+Every channel calls :meth:`Engine.handle` with who is talking and what they did. The engine
+restores the conversation from storage, moves it (walk, record step, questions), saves it,
+and returns channel-neutral :class:`~dialogs.events.Reply` objects.
+
+Example:
+    >>> engine = Engine(open_db(":memory:"))
+    >>> [r.kind for r in engine.handle("console", "local", "u1", Event("start"))]
+    ['info', 'question']
+"""
+
+from __future__ import annotations
+
+import copy
+import re
+import threading
+import uuid
+from dataclasses import asdict, dataclass, field
+from typing import Any, Callable
+
+import sqlite_utils
+
+from content.loader import DEFAULT_PACK, UnknownPack, load_pack, pack_ids
+from dialogs.events import Choice, Event, Reply
+from dialogs.walk import Walk, WalkModel, get_walk
+from storage import conversations
+from storage.db import open_db  # noqa: F401  (doctest)
+
+ANSWER_LABELS = {"yes": "Yes", "no": "No", "unsure": "Not sure"}
+MAX_TEXT = 500
+CURRENT = "\0current"
+"""Placeholder token, replaced by the conversation's token after the turn is counted."""
+
+# Typed words (case-insensitive, trailing punctuation ignored) and the event each stands for.
+WORDS: dict[str, tuple[str, str | None]] = {}
+for _words, _event in (
+    ("yes y yeah yep", ("answer", "yes")),
+    ("no n nope", ("answer", "no")),
+    ("not sure|unsure|don't know|dont know|not certain|maybe|ns", ("answer", "unsure")),
+    ("back|undo|go back|b", ("back", None)),
+    ("restart|start over|start again|reset|over", ("restart", None)),
+    ("start|begin|new|new decision|start a decision", ("start", None)),
+    ("why|why is this asked|why?", ("why", None)),
+    ("help|menu|commands|h", ("help", None)),
+    ("where|where am i|my answers|answers", ("where", None)),
+    ("topics|list topics", ("topics", None)),
+    ("record|record it|record decision", ("record", None)),
+    ("leave|cancel|stop", ("leave", None)),
+    ("confirm|save", ("confirm", None)),
+    ("edit|change", ("edit", None)),
+    ("mine|my decisions", ("mine", None)),
+    ("digest", ("digest", None)),
+):
+    for _w in re.split(r"[| ]" if "|" not in _words else r"\|", _words):
+        WORDS[_w] = _event
+
+
+def _norm(text: str) -> str:
+    return " ".join(text.strip().lower().replace("\u2019", "'").rstrip("?!. ").split())
+
+
+@dataclass
+class State:
+    """A conversation as stored: the pack, where it is and what has been said."""
+
+    pack: str
+    phase: str = "idle"  # idle | walk | outcome | record | confirm | leaving | done
+    node: str | None = None
+    history: list[list[str]] = field(default_factory=list)
+    record: dict[str, Any] = field(default_factory=dict)
+    field: str | None = None
+    walk_id: str = ""
+    turn: int = 0
+    leave_then: str | None = None
+    last_ref: str | None = None
+
+    @property
+    def token(self) -> str:
+        return f"{self.walk_id}.{self.turn}"
+
+
+class Engine:
+    """Handles events for every conversation; one per process, shared by all channels.
+
+    Args:
+        db: the SQLite database (``storage.db.open_db``).
+        contacts: deployment settings keyed by contact id (phone numbers, teams to ask).
+        default_pack: the pack a walk uses when none is named.
+        is_lead: ``is_lead(channel, user_id)`` decides who may see digests.
+    """
+
+    def __init__(self, db: sqlite_utils.Database, contacts: dict[str, str] | None = None,
+                 default_pack: str = DEFAULT_PACK,
+                 is_lead: Callable[[str, str], bool] | None = None):
+        self.db = db
+        self.contacts = dict(contacts or {})
+        self.default_pack = default_pack
+        self.is_lead = is_lead or (lambda channel, user: False)
+        conversations.ensure_schema(db)
+        from storage.audit import ensure_schema as audit_schema
+        audit_schema(db)
+        self._locks: dict[str, threading.Lock] = {}
+        self._locks_guard = threading.Lock()
+
+    # ---- the turn -------------------------------------------------------------------------
+
+    def handle(self, channel: str, conversation_id: str, user_id: str, event: Event) -> list[Reply]:
+        """Run one turn: restore, move, save, and return what to show."""
+        key = f"{channel}:{conversation_id}:{user_id}"
+        with self._lock(key):
+            raw, version = conversations.load_state(self.db, key)
+            s = State(**raw) if raw else State(pack=self.default_pack, walk_id=uuid.uuid4().hex[:8])
+            if event.token is not None and event.token != s.token:
+                return [self._stale(s)]
+            before = asdict(s)
+            turn = _Turn(self, s, channel, conversation_id, user_id)
+            replies = turn.dispatch(event)
+            if asdict(s) != before:
+                s.turn += 1
+                try:
+                    conversations.save_state(self.db, key, asdict(s), version)
+                except conversations.ConcurrentUpdate:
+                    return [self._stale(s)]
+            for r in replies:
+                if r.token == CURRENT:
+                    r.token = s.token
+            return replies
+
+    def current(self, channel: str, conversation_id: str, user_id: str) -> list[Reply]:
+        """Show where the conversation is now, changing nothing."""
+        key = f"{channel}:{conversation_id}:{user_id}"
+        raw, _ = conversations.load_state(self.db, key)
+        s = State(**raw) if raw else State(pack=self.default_pack)
+        replies = _Turn(self, s, channel, conversation_id, user_id).prompt()
+        for r in replies:
+            if r.token == CURRENT:
+                r.token = s.token
+        return replies
+
+    def _lock(self, key: str) -> threading.Lock:
+        with self._locks_guard:
+            return self._locks.setdefault(key, threading.Lock())
+
+    def _stale(self, s: State) -> Reply:
+        text = ("That button belongs to an earlier question or a finished decision, so I have "
+                "ignored it and changed nothing.")
+        if s.phase == "walk" and s.node:
+            text += f" The current question is: {load_pack(s.pack).nodes[s.node]['question']}"
+        return Reply("stale", text)
+
+
+class _Turn:
+    """One turn's work on one conversation's state (not kept between turns)."""
+
+    def __init__(self, engine: Engine, s: State, channel: str, conversation_id: str, user_id: str):
+        self.e, self.s = engine, s
+        self.channel, self.conversation_id, self.user_id = channel, conversation_id, user_id
+
+    @property
+    def walk(self) -> Walk:
+        return get_walk(self.s.pack)
+
+    # ---- dispatch -------------------------------------------------------------------------
+
+    def dispatch(self, ev: Event) -> list[Reply]:
+        handler = getattr(self, f"on_{ev.kind}", None)
+        if handler is None:
+            return [Reply("error", f"I don't understand the action {ev.kind!r}. Type 'help' to see what I can do.")]
+        return handler(ev)
+
+    def on_text(self, ev: Event) -> list[Reply]:
+        text = (ev.value or "").strip()
+        if not text:
+            return self.prompt()
+        n = _norm(text)
+        if self.s.phase == "leaving" and WORDS.get(n, ("",))[0] not in ("record", "help"):
+            return self.leave_with_reason(text)
+        if self.s.phase == "record" and self.s.field:
+            word = WORDS.get(n, ("", None))[0]
+            if word not in ("back", "restart", "start", "help", "why", "leave", "where"):
+                return self.on_choose(Event("choose", self.s.field, values={"value": text}))
+        if self.s.phase == "confirm" and n in ("yes", "y"):
+            return self.on_confirm(ev)
+        if self.s.phase == "confirm" and n in ("no", "n"):
+            return self.on_edit(ev)
+        m = re.fullmatch(r"(?:start|begin)\s+(\S+)", n)
+        if m:
+            return self.on_start(Event("start", m.group(1)))
+        if n in WORDS:
+            kind, value = WORDS[n]
+            if kind == "answer" and not (self.s.phase == "walk"):
+                return self.ask(text)
+            return self.dispatch(Event(kind, value))
+        return self.ask(text)
+
+    # ---- the walk -------------------------------------------------------------------------
+
+    def on_start(self, ev: Event) -> list[Reply]:
+        pack_id = ev.value or self.s.pack or self.e.default_pack
+        try:
+            load_pack(pack_id)
+        except UnknownPack:
+            return [Reply("error", f"I don't know the pack {pack_id!r}. Packs: {', '.join(pack_ids())}. Nothing was changed.")]
+        if self.unrecorded():
+            return self.ask_leave_reason(f"start:{pack_id}")
+        return self.begin(pack_id)
+
+    def begin(self, pack_id: str) -> list[Reply]:
+        s = self.s
+        s.pack, s.phase, s.node = pack_id, "walk", load_pack(pack_id).start
+        s.history, s.record, s.field, s.leave_then = [], {}, None, None
+        s.walk_id = uuid.uuid4().hex[:8]
+        pack = load_pack(pack_id)
+        disclaimer = pack.data["disclaimer"]
+        intro = Reply("info", f"{pack.title}. {disclaimer['text']}", title="Sharing information: a decision aid",
+                      citations=disclaimer["cite"])
+        return [intro] + self.prompt()
+
+    def on_restart(self, ev: Event) -> list[Reply]:
+        if self.unrecorded():
+            return self.ask_leave_reason(f"start:{self.s.pack}")
+        return self.begin(self.s.pack)
+
+    def on_answer(self, ev: Event) -> list[Reply]:
+        s = self.s
+        if s.phase != "walk" or not s.node:
+            return [Reply("error", "There is no question waiting for an answer. Type 'start' to begin a decision.")]
+        if ev.value not in ANSWER_LABELS:
+            return [Reply("error", f"{ev.value!r} is not an answer here: use Yes, No or Not sure. Nothing was changed.")] + self.prompt()
+        model = WalkModel(state=s.node, history=s.history)
+        self.walk.answer(model, ev.value)
+        s.node, s.history = model.state, model.history
+        if self.walk.is_outcome(s.node):
+            s.phase = "outcome"
+        return self.prompt()
+
+    def on_back(self, ev: Event) -> list[Reply]:
+        s = self.s
+        if s.phase == "record":
+            fields = self.fields()
+            ids = [f["id"] for f in fields]
+            i = ids.index(s.field) if s.field in ids else 0
+            if i > 0:
+                s.field = ids[i - 1]
+                return self.prompt()
+            s.phase, s.field, s.record = "outcome", None, {}
+            return self.prompt()
+        if s.phase == "confirm":
+            s.phase, s.field = "record", self.fields()[-1]["id"]
+            return self.prompt()
+        if s.phase not in ("walk", "outcome"):
+            return [Reply("info", "There is nothing to go back to. Type 'start' to begin a decision.")]
+        model = WalkModel(state=s.node or "", history=s.history)
+        if not self.walk.back(model):
+            return [Reply("info", "You are at the first question already.")] + self.prompt()
+        s.node, s.history, s.phase = model.state, model.history, "walk"
+        return self.prompt()
+
+    def on_why(self, ev: Event) -> list[Reply]:
+        s = self.s
+        pack = load_pack(s.pack)
+        if s.phase == "walk" and s.node:
+            node = pack.nodes[s.node]
+            return [Reply("why", node["help"], title=f"Why is this asked? ({node['question']})",
+                          citations=node["cite"], token=CURRENT)]
+        if s.phase == "outcome" and s.node:
+            o = pack.outcomes[s.node]
+            return [Reply("why", o["text"], title=f"Why: {o['title']}", citations=o["cite"], token=CURRENT)]
+        if s.phase in ("record", "confirm", "leaving"):
+            rec = pack.record
+            return [Reply("why", rec["text"], title="Why record the decision?", citations=rec["cite"], token=CURRENT)]
+        return self.on_help(ev)
+
+    def on_where(self, ev: Event) -> list[Reply]:
+        s = self.s
+        pack = load_pack(s.pack)
+        facts = [(pack.nodes[n]["question"], ANSWER_LABELS[a]) for n, a in s.history]
+        if s.phase == "walk" and s.node:
+            now = f"Now at: {pack.nodes[s.node]['question']}"
+        elif s.node in pack.outcomes and s.phase != "idle":
+            now = f"Outcome: {pack.outcomes[s.node]['title']}"
+        else:
+            now = "No decision in progress."
+        text = now if facts else f"{now} No answers yet."
+        return [Reply("where", text, title=f"Your answers so far ({pack.title})", facts=facts)]
+
+    # ---- the record step ------------------------------------------------------------------
+
+    def fields(self) -> list[dict[str, Any]]:
+        """The record fields that apply, with choices resolved for the path taken."""
+        pack = load_pack(self.s.pack)
+        model = WalkModel(state=self.s.node or "", history=self.s.history)
+        out = []
+        for f in pack.record_fields:
+            when = f.get("when") or {}
+            if any(self.s.record.get(k) != v for k, v in when.items()):
+                continue
+            f = copy.deepcopy(f)
+            if f.get("choices_from") == "path":
+                bases = self.walk.bases_for(model) or list(pack.lawful_bases)
+                f["choices"] = [{"value": b, "label": pack.lawful_bases[b]["label"]} for b in bases]
+            f.setdefault("required", f.get("kind") != "text" or f["id"] != "case_ref")
+            out.append(f)
+        return out
+
+    def on_record(self, ev: Event) -> list[Reply]:
+        s = self.s
+        if s.phase not in ("outcome", "leaving"):
+            return [Reply("error", "There is no outcome to record yet.")] + self.prompt()
+        s.phase, s.record, s.leave_then = "record", {}, None
+        s.field = self.fields()[0]["id"]
+        rec = load_pack(s.pack).record
+        form = Reply("record_form", rec["text"], title="Record the decision", citations=rec["cite"],
+                     form=self.fields(), token=CURRENT)
+        return [form] + self.prompt()
+
+    def on_choose(self, ev: Event) -> list[Reply]:
+        s = self.s
+        if s.phase != "record":
+            return [Reply("error", "There is no record field waiting. Nothing was changed.")] + self.prompt()
+        fields = {f["id"]: f for f in self.fields()}
+        fid = ev.value or s.field
+        if fid not in fields:
+            return [Reply("error", f"There is no field {fid!r} here. Nothing was changed.")] + self.prompt()
+        raw = (ev.values or {}).get("value")
+        value, error, notes = self.clean(fields[fid], raw)
+        if error:
+            return [Reply("error", error)] + self.prompt()
+        s.record[fid] = value
+        ids = [f["id"] for f in self.fields()]
+        i = ids.index(fid)
+        if i + 1 < len(ids):
+            s.field = ids[i + 1]
+            return notes + self.prompt()
+        s.phase, s.field = "confirm", None
+        return notes + self.prompt()
+
+    def on_record_submit(self, ev: Event) -> list[Reply]:
+        """All fields at once (a Slack modal, a Teams card): validate, then show the summary."""
+        s = self.s
+        if s.phase not in ("record", "outcome"):
+            return [Reply("error", "This form belongs to a decision that is no longer open. Nothing was changed.")]
+        values = dict(ev.values or {})
+        saved = dict(s.record)
+        s.record = {}
+        errors: dict[str, str] = {}
+        notes: list[Reply] = []
+        for f in self.fields():  # fields() re-evaluates `when` as values are filled in
+            value, error, more = self.clean(f, values.get(f["id"]))
+            if error:
+                errors[f["id"]] = error
+            else:
+                s.record[f["id"]] = value
+                notes += more
+        if errors:
+            s.record = saved
+            return [Reply("form_errors", "Please correct the highlighted fields.", errors=errors, token=CURRENT)]
+        s.phase, s.field = "confirm", None
+        return notes + self.prompt()
+
+    def clean(self, f: dict[str, Any], raw: Any) -> tuple[Any, str | None, list[Reply]]:
+        """Validate one field value: ``(value, error, privacy notes)``."""
+        label = f.get("prompt", f["id"])
+        required = f.get("required", True)
+        if f["kind"] == "text":
+            text = "" if raw is None else str(raw).strip()
+            if _norm(text) in ("skip", "-", "none") and not required:
+                text = ""
+            if not text:
+                return (None, f"'{label}' needs an answer.", []) if required else ("", None, [])
+            if len(text) > MAX_TEXT:
+                return None, f"Please keep this under {MAX_TEXT} characters (it is {len(text)}).", []
+            from storage.redact import describe, redact
+            red = redact(text)
+            notes = []
+            if red.removed:
+                notes.append(Reply("privacy", describe(red.removed)))
+            if red.name_warning:
+                notes.append(Reply("privacy", "That looks as if it may contain a person's name. The record "
+                                   "should hold a case reference, not names; please check it."))
+            return red.text, None, notes
+        choices = f.get("choices") or []
+        by_key: dict[str, str] = {}
+        for i, c in enumerate(choices, 1):
+            by_key[_norm(str(c["value"]))] = c["value"]
+            by_key[_norm(str(c["label"]))] = c["value"]
+            by_key[str(i)] = c["value"]
+        items = raw if isinstance(raw, list) else ([] if raw in (None, "") else re.split(r"\s*[,;]\s*", str(raw)))
+        if f["kind"] == "single" and len(items) > 1:
+            return None, f"Please choose one option for '{label}'.", []
+        picked: list[str] = []
+        for item in items:
+            v = by_key.get(_norm(str(item)))
+            if v is None:
+                options = ", ".join(str(c["label"]) for c in choices)
+                return None, f"{str(item)[:40]!r} is not an option for '{label}'. Options: {options}.", []
+            if v not in picked:
+                picked.append(v)
+        if not picked:
+            return (None, f"'{label}' needs an answer.", []) if required else (None, None, [])
+        return (picked if f["kind"] == "multi" else picked[0]), None, []
+
+    def on_edit(self, ev: Event) -> list[Reply]:
+        if self.s.phase != "confirm":
+            return [Reply("error", "There is no summary to change.")] + self.prompt()
+        self.s.phase, self.s.field = "record", self.fields()[0]["id"]
+        return self.prompt()
+
+    def on_confirm(self, ev: Event) -> list[Reply]:
+        s = self.s
+        if s.phase != "confirm":
+            return [Reply("error", "There is nothing waiting to be confirmed. Nothing was recorded.")] + self.prompt()
+        row = self.write_record("decision", s.record)
+        s.phase, s.last_ref = "done", row["ref"]
+        return [Reply("recorded", f"Recorded. Your decision reference is {row['ref']}. Keep it with the case notes.",
+                      title="Decision recorded", ref=row["ref"])] + self.prompt()
+
+    def write_record(self, kind: str, record: dict[str, Any]) -> dict[str, Any]:
+        from storage.audit import append_decision
+        pack = load_pack(self.s.pack)
+        return append_decision(self.e.db, {
+            "user_id": self.user_id, "channel": self.channel, "conversation_id": self.conversation_id,
+            "pack_id": pack.id, "pack_version": pack.version, "answers": [list(h) for h in self.s.history],
+            "outcome": self.s.node, "record": record, "kind": kind,
+        })
+
+    # ---- leaving without recording ---------------------------------------------------------
+
+    def unrecorded(self) -> bool:
+        return self.s.phase in ("outcome", "record", "confirm", "leaving")
+
+    def ask_leave_reason(self, then: str | None) -> list[Reply]:
+        self.s.phase, self.s.leave_then = "leaving", then
+        return self.prompt()
+
+    def on_leave(self, ev: Event) -> list[Reply]:
+        if not self.unrecorded():
+            if self.s.phase == "walk":
+                self.s.phase = "idle"
+                return [Reply("info", "Stopped. No outcome was reached, so there is nothing to record. "
+                              "Type 'start' to begin again.")]
+            return [Reply("info", "There is nothing in progress.")]
+        return self.ask_leave_reason(None)
+
+    def leave_with_reason(self, text: str) -> list[Reply]:
+        value, error, notes = self.clean({"id": "reason", "kind": "text", "prompt": "reason", "required": True}, text)
+        if error:
+            return [Reply("error", error)] + self.prompt()
+        then = self.s.leave_then
+        row = self.write_record("left_without_recording", {"reason": value})
+        self.s.phase, self.s.last_ref, self.s.leave_then = "done", row["ref"], None
+        replies = notes + [Reply("recorded", f"Noted: you left without recording the decision. Your reason is "
+                                 f"recorded under reference {row['ref']}.", title="Reason recorded", ref=row["ref"])]
+        if then and then.startswith("start:"):
+            return replies + self.begin(then.split(":", 1)[1])
+        return replies + self.prompt()
+
+    # ---- questions, topics, help ----------------------------------------------------------
+
+    def ask(self, question: str) -> list[Reply]:
+        from dialogs.answers import get_matcher
+        from storage import gaps
+        ans = get_matcher(self.s.pack).ask(question)
+        if ans.topic:
+            gaps.record_asked(self.e.db, pack_id=self.s.pack, topic=ans.topic, channel=self.channel)
+        else:
+            gaps.record_unanswered(self.e.db, pack_id=self.s.pack, question=question, channel=self.channel,
+                                   best_topic=(ans.suggestions or [None])[0], score=ans.score)
+        replies = [self.answer_reply(ans)]
+        if self.s.phase in ("walk", "outcome", "record", "confirm", "leaving"):
+            replies += self.prompt()
+        return replies
+
+    def answer_reply(self, ans: Any) -> Reply:
+        from dialogs.answers import get_topic
+        choices = [Choice("topic", get_topic(self.s.pack, t).title or t, t) for t in ans.suggestions]
+        return Reply("answer", ans.answer, title=ans.title, citations=list(ans.sources), choices=choices,
+                     lists=[("More", [ans.more])] if ans.more else [])
+
+    def on_topic(self, ev: Event) -> list[Reply]:
+        from dialogs.answers import get_topic
+        try:
+            ans = get_topic(self.s.pack, ev.value or "")
+        except (KeyError, ValueError):
+            return [Reply("error", f"There is no topic {ev.value!r}. Type 'topics' to see them.")]
+        return [self.answer_reply(ans)] + (self.prompt() if self.s.phase == "walk" else [])
+
+    def on_topics(self, ev: Event) -> list[Reply]:
+        from dialogs.answers import list_topics
+        topics = list_topics(self.s.pack)
+        return [Reply("topics", "Ask me about any of these, in your own words, or pick one.", title="Topics",
+                      choices=[Choice("topic", title, tid) for tid, title in topics])]
+
+    def on_help(self, ev: Event) -> list[Reply]:
+        pack = load_pack(self.s.pack)
+        text = ("I help you decide whether to share information about a child or family, and record the "
+                "decision. Type 'start' to begin (or 'start <pack>'; packs: " + ", ".join(pack_ids()) + "). "
+                "During a decision: yes, no, not sure, back, restart, why, where. "
+                "Ask any question about information sharing in your own words, or type 'topics'. "
+                "'mine' shows your recent decisions.")
+        return [Reply("info", text, title="What I can do", citations=pack.data["disclaimer"]["cite"],
+                      lists=[("Please note", [pack.data["disclaimer"]["text"]])])] + (
+            self.prompt() if self.s.phase != "idle" and self.s.phase != "done" else [])
+
+    def on_mine(self, ev: Event) -> list[Reply]:
+        from storage.audit import my_decisions
+        rows = my_decisions(self.e.db, self.user_id, self.channel, limit=10)
+        if not rows:
+            return [Reply("info", "You have no recorded decisions yet.", title="My decisions")]
+        facts = [(r["ref"], f"{r['recorded_at'][:16].replace('T', ' ')}  {r['outcome']}"
+                  + (f"  case {r['record'].get('case_ref')}" if r.get("record") and r["record"].get("case_ref") else ""))
+                 for r in rows]
+        return [Reply("info", "Your most recent decisions (only you can see these).", title="My decisions", facts=facts)]
+
+    def on_digest(self, ev: Event) -> list[Reply]:
+        if not self.e.is_lead(self.channel, self.user_id):
+            return [Reply("error", "Only the safeguarding leads named in this deployment's configuration can see digests.")]
+        from storage.digest import build_digest, render_markdown
+        return [Reply("info", render_markdown(build_digest(self.e.db)), title="Weekly digest")]
+
+    # ---- what to show now -----------------------------------------------------------------
+
+    def nav(self, back: bool = True) -> list[Choice]:
+        out = [Choice("back", "Back")] if back else []
+        return out + [Choice("restart", "Start over"), Choice("why", "Why is this asked?")]
+
+    def prompt(self) -> list[Reply]:
+        """The reply that shows where the conversation is now."""
+        s = self.s
+        pack = load_pack(s.pack)
+        if s.phase == "walk" and s.node:
+            node = pack.nodes[s.node]
+            n = len(s.history) + 1
+            choices = [Choice("answer", "Yes", "yes"), Choice("answer", "No", "no"),
+                       Choice("answer", "Not sure", "unsure")] + self.nav(back=bool(s.history))
+            return [Reply("question", node["question"], title=f"Question {n}", choices=choices,
+                          citations=node["cite"], token=CURRENT)]
+        if s.phase == "outcome" and s.node:
+            return [self.outcome_reply()]
+        if s.phase == "record" and s.field:
+            f = next(f for f in self.fields() if f["id"] == s.field)
+            choices = [Choice("choose", c["label"], c["value"]) for c in f.get("choices", [])]
+            if f["kind"] == "text" and not f.get("required", True):
+                choices.append(Choice("choose", "Skip", "skip"))
+            hint = {"multi": " (choose one or more: numbers or names separated by commas)",
+                    "single": " (choose one)", "text": "" if f.get("required", True) else " (optional)"}[f["kind"]]
+            return [Reply("record_field", f["prompt"] + hint, title="Record the decision", field=f,
+                          choices=choices + [Choice("back", "Back"), Choice("leave", "Leave without recording")],
+                          citations=f["cite"], token=CURRENT)]
+        if s.phase == "confirm":
+            return [Reply("summary", "Please check this summary. Nothing is recorded until you confirm.",
+                          title="Summary of the decision", facts=self.summary_facts(),
+                          choices=[Choice("confirm", "Confirm and record", style="primary"),
+                                   Choice("edit", "Change"), Choice("back", "Back"),
+                                   Choice("leave", "Leave without recording", style="danger")],
+                          token=CURRENT)]
+        if s.phase == "leaving":
+            return [Reply("record_field", "Please tell me briefly why you are leaving without recording this "
+                          "decision (no names). Your reason is recorded.", title="Leaving without recording",
+                          field={"id": "reason", "kind": "text", "prompt": "Reason for not recording", "required": True},
+                          choices=[Choice("record", "Record the decision instead", style="primary")],
+                          citations=pack.record["cite"], token=CURRENT)]
+        if s.phase == "done":
+            return [Reply("info", f"Your last decision is recorded as {s.last_ref}.",
+                          choices=[Choice("start", "Start a new decision", style="primary"),
+                                   Choice("topics", "Topics"), Choice("mine", "My decisions")])]
+        return [Reply("info", "Type 'start' to begin a decision, ask a question in your own words, or type 'help'.",
+                      choices=[Choice("start", "Start a decision", style="primary"), Choice("topics", "Topics"),
+                               Choice("help", "Help")])]
+
+    def outcome_reply(self) -> Reply:
+        s = self.s
+        pack = load_pack(s.pack)
+        o = pack.outcomes[s.node]
+        lists = []
+        if o.get("steps"):
+            lists.append(("What to do next", [st["text"] for st in o["steps"]]))
+        cites = list(o["cite"]) + [c for st in o.get("steps", []) for c in st["cite"]]
+        if s.node == "share":
+            lists.append(("How to share", [c["text"] for c in pack.checklist]))
+            cites += [c for item in pack.checklist for c in item["cite"]]
+        facts = [("Outcome", o["title"]), ("Pack", pack.title), ("Questions answered", str(len(s.history)))]
+        if o.get("contacts"):
+            for c in pack.contacts(o["contacts"]):
+                value = self.e.contacts.get(c["id"]) or c.get("fixed") or "not set here: ask your organisation"
+                facts.append((c["role"], value))
+        unique = list({(c["seed"], c["section"]): c for c in cites}.values())
+        return Reply("outcome", o["text"], title=o["title"], facts=facts, lists=lists, citations=unique,
+                     choices=[Choice("record", "Record this decision", style="primary"), Choice("back", "Back"),
+                              Choice("restart", "Start over"), Choice("why", "Why?")], token=CURRENT)
+
+    def summary_facts(self) -> list[tuple[str, str]]:
+        pack = load_pack(self.s.pack)
+        facts = [("Outcome", pack.outcomes[self.s.node]["title"])]
+        for f in self.fields():
+            v = self.s.record.get(f["id"])
+            labels = {c["value"]: c["label"] for c in f.get("choices", [])}
+            if isinstance(v, list):
+                shown = ", ".join(labels.get(x, x) for x in v)
+            else:
+                shown = labels.get(v, v) if v else "(none)"
+            facts.append((f["prompt"], str(shown)))
+        return facts

@@ -1,0 +1,93 @@
+"""The channel-neutral language of the core: one small :class:`Event` in, a list of :class:`Reply` out.
+
+Adapters (console, Slack, Teams) turn a platform event into an ``Event`` and render each
+``Reply`` as text, Block Kit or an Adaptive Card. Nothing here knows any platform.
+
+Example:
+    >>> Event("answer", "yes", token="a1b2:3")
+    Event(kind='answer', value='yes', token='a1b2:3', values=None)
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+EVENT_KINDS = (
+    "start",        # begin a walk; value: pack id or None for the default
+    "answer",       # value: yes | no | unsure
+    "back",         # undo one step
+    "restart",      # start over with the same pack
+    "why",          # the current question's help and citation
+    "where",        # the answers so far
+    "text",         # free text: typed words or a question
+    "record",       # open the record step after an outcome
+    "choose",       # a record field's value; value: field id, values: {"value": ...}
+    "record_submit",  # all record fields at once (a modal or card); values: {field: value}
+    "confirm",      # confirm the summary and write the record
+    "edit",         # change the record fields before confirming
+    "leave",        # leave without recording (a reason is asked for)
+    "help",         # what the bot can do
+    "topics",       # list the topics
+    "topic",        # value: topic id
+    "mine",         # my recent decisions
+    "digest",       # leads only: this week's digest
+)
+
+
+@dataclass
+class Event:
+    """What a user did. ``token`` is the id of the question a button was on (stale-click check)."""
+
+    kind: str
+    value: str | None = None
+    token: str | None = None
+    values: dict[str, Any] | None = None
+
+
+@dataclass
+class Choice:
+    """A button or numbered option. ``kind`` is the event kind it sends; ``value`` its value."""
+
+    kind: str
+    label: str
+    value: str | None = None
+    style: str | None = None  # "primary" | "danger" | None
+
+
+@dataclass
+class Reply:
+    """Something to show. ``kind`` tells an adapter how to render it.
+
+    Kinds: question, outcome, why, where, record_form, record_field, form_errors, summary,
+    recorded, answer, topics, info, error, stale, privacy.
+    """
+
+    kind: str
+    text: str
+    title: str | None = None
+    choices: list[Choice] = field(default_factory=list)
+    facts: list[tuple[str, str]] = field(default_factory=list)
+    lists: list[tuple[str, list[str]]] = field(default_factory=list)
+    citations: list[dict[str, str]] = field(default_factory=list)
+    token: str | None = None
+    field: dict[str, Any] | None = None
+    form: list[dict[str, Any]] | None = None
+    errors: dict[str, str] | None = None
+    ref: str | None = None
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+def cite_text(citations: list[dict[str, str]]) -> str:
+    """``Source: file, "section"; ...`` for plain-text rendering."""
+    return "; ".join(f'{c["seed"]}, "{c["section"]}"' for c in citations)
+
+
+def choice_event(reply: Reply, choice: Choice) -> Event:
+    """The event a click on ``choice`` of ``reply`` sends (every adapter uses this)."""
+    if choice.kind == "choose":
+        field_id = (reply.field or {}).get("id")
+        return Event("choose", field_id, token=reply.token, values={"value": choice.value})
+    return Event(choice.kind, choice.value, token=reply.token)

@@ -1,0 +1,1 @@
+"""SQLite storage: conversation state, the audit record, content gaps."""

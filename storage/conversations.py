@@ -1,0 +1,66 @@
+"""Conversation state, saved after every turn so a restarted process resumes at the same question.
+
+A conversation is keyed by channel, conversation id and user id. Its state is a JSON document
+(see :class:`dialogs.conversation.State`); ``version`` counts saves and guards against two
+writers saving over each other (compare-and-swap).
+
+Example:
+    >>> db = open_db(":memory:")
+    >>> save_state(db, "console:local:u1", {"phase": "walk"}, expected_version=0)
+    1
+    >>> load_state(db, "console:local:u1")
+    ({'phase': 'walk'}, 1)
+"""
+
+from __future__ import annotations
+
+import json
+from datetime import datetime, timezone
+from typing import Any
+
+import sqlite_utils
+
+from storage.db import open_db, transaction  # noqa: F401  (open_db for the doctest)
+
+
+class ConcurrentUpdate(RuntimeError):
+    """Another turn saved this conversation first; the caller reloads and treats its event as stale."""
+
+
+def ensure_schema(db: sqlite_utils.Database) -> None:
+    db.execute("""create table if not exists conversations (
+        id text primary key, state text not null, version integer not null, updated_at text not null)""")
+    db.execute("""create table if not exists processed_events (
+        key text primary key, seen_at text not null)""")
+
+
+def load_state(db: sqlite_utils.Database, conv_id: str) -> tuple[dict[str, Any] | None, int]:
+    """The saved state and its version, or ``(None, 0)`` for a new conversation."""
+    row = db.execute("select state, version from conversations where id = ?", [conv_id]).fetchone()
+    if row is None:
+        return None, 0
+    return json.loads(row[0]), row[1]
+
+
+def save_state(db: sqlite_utils.Database, conv_id: str, state: dict[str, Any], expected_version: int) -> int:
+    """Save ``state`` if nobody saved since ``expected_version``; returns the new version."""
+    now = datetime.now(timezone.utc).isoformat(timespec="seconds")
+    doc = json.dumps(state, separators=(",", ":"), sort_keys=True)
+    with transaction(db) as conn:
+        if expected_version == 0:
+            cur = conn.execute("insert or ignore into conversations (id, state, version, updated_at) "
+                               "values (?, ?, 1, ?)", [conv_id, doc, now])
+        else:
+            cur = conn.execute("update conversations set state = ?, version = version + 1, updated_at = ? "
+                               "where id = ? and version = ?", [doc, now, conv_id, expected_version])
+        if cur.rowcount != 1:
+            raise ConcurrentUpdate(conv_id)
+    return expected_version + 1
+
+
+def seen_event(db: sqlite_utils.Database, key: str) -> bool:
+    """Remember a delivery key (event id, action on a message, activity id); True if seen before."""
+    now = datetime.now(timezone.utc).isoformat(timespec="seconds")
+    with transaction(db) as conn:
+        cur = conn.execute("insert or ignore into processed_events (key, seen_at) values (?, ?)", [key, now])
+    return cur.rowcount == 0

@@ -1,0 +1,66 @@
+"""Open the SQLite database with the settings every writer relies on.
+
+Example:
+    >>> db = open_db(":memory:")
+    >>> db.execute("pragma journal_mode").fetchone()[0] in ("wal", "memory")
+    True
+"""
+
+from __future__ import annotations
+
+import os
+import sqlite3
+from pathlib import Path
+
+import sqlite_utils
+
+DEFAULT_DB = "infoshare.db"
+"""Database file used when neither ``--db`` nor ``INFOSHARE_DB`` names one (in the working directory)."""
+
+BUSY_TIMEOUT_MS = 30_000
+
+
+def default_db_path() -> str:
+    """The database path: ``INFOSHARE_DB`` if set, else ``infoshare.db`` in the working directory."""
+    return os.environ.get("INFOSHARE_DB") or DEFAULT_DB
+
+
+def open_db(path: str | os.PathLike[str] | None = None) -> sqlite_utils.Database:
+    """Open (creating if needed) the database with WAL, ``synchronous=FULL`` and a busy timeout.
+
+    The connection runs in autocommit mode (``isolation_level=None``): every write that must be
+    atomic is wrapped in an explicit ``BEGIN IMMEDIATE`` ... ``COMMIT`` by the caller
+    (see :func:`transaction`).
+    """
+    path = str(path or default_db_path())
+    if path != ":memory:":
+        Path(path).parent.mkdir(parents=True, exist_ok=True)
+    conn = sqlite3.connect(path, timeout=BUSY_TIMEOUT_MS / 1000, isolation_level=None,
+                           check_same_thread=False)
+    conn.execute(f"pragma busy_timeout = {BUSY_TIMEOUT_MS}")
+    if path != ":memory:":
+        conn.execute("pragma journal_mode = wal")
+    conn.execute("pragma synchronous = full")
+    conn.execute("pragma foreign_keys = on")
+    return sqlite_utils.Database(conn)
+
+
+class transaction:
+    """``with transaction(db):`` runs the block in ``BEGIN IMMEDIATE`` ... ``COMMIT`` (rollback on error).
+
+    IMMEDIATE takes the write lock up front, so two writers queue on the busy timeout instead
+    of failing with "database is locked" half way through.
+    """
+
+    def __init__(self, db: sqlite_utils.Database):
+        self.conn = db.conn
+
+    def __enter__(self) -> sqlite3.Connection:
+        self.conn.execute("BEGIN IMMEDIATE")
+        return self.conn
+
+    def __exit__(self, exc_type, exc, tb) -> None:
+        if exc_type is None:
+            self.conn.execute("COMMIT")
+        else:
+            self.conn.execute("ROLLBACK")
