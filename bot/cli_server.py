@@ -1,0 +1,50 @@
+"""``infoshare serve`` and ``infoshare teams-package``."""
+
+from __future__ import annotations
+
+import logging
+
+import click
+
+from bot.cli import UsageProblem, config_option, db_option, make_engine
+
+
+@click.command()
+@click.option("--host", default="127.0.0.1", show_default=True, help="Address to listen on.")
+@click.option("--port", default=3978, show_default=True, type=int, help="Port to listen on.")
+@click.option("--dev", is_flag=True,
+              help="Allow Teams with no MicrosoftAppId (Bot Framework Emulator, local tests); loopback only.")
+@click.option("--slack-socket-mode", is_flag=True,
+              help="Connect to Slack over Socket Mode (needs SLACK_APP_TOKEN) instead of the HTTP endpoint.")
+@db_option
+@config_option
+def serve(host, port, dev, slack_socket_mode, db_path, config_path):
+    """Run the Slack and Teams endpoints and /healthz on one aiohttp server."""
+    from aiohttp import web
+
+    from bot.server import build_app, is_loopback, load_channels
+    if dev and not is_loopback(host):
+        raise UsageProblem(f"--dev turns Teams authentication off, so it only binds a loopback address, not {host!r}")
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    engine = make_engine(db_path, config_path)
+    from bot.config import load_config
+    channels = load_channels(engine, load_config(config_path), dev=dev, host=host, socket_mode=slack_socket_mode)
+    for name, why in channels.disabled.items():
+        click.echo(f"{name}: not enabled: {why}", err=True)
+    click.echo(f"infoshare serving on http://{host}:{port} (healthz"
+               + (", /slack/events" if channels.slack is not None else "")
+               + (", /api/messages" if channels.teams is not None else "") + ")", err=True)
+    web.run_app(build_app(channels), host=host, port=port, print=None, access_log=None)
+
+
+@click.command("teams-package")
+@click.option("--out", "out_path", required=True, type=click.Path(dir_okay=False),
+              help="Where to write the Teams app package (.zip).")
+def teams_package(out_path):
+    """Write the Teams app package with botId taken from MicrosoftAppId."""
+    from bot import teams
+    try:
+        path = teams.write_package(out_path)
+    except ValueError as exc:
+        raise UsageProblem(str(exc)) from None
+    click.echo(f"wrote {path}")

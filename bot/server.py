@@ -1,0 +1,81 @@
+"""``infoshare serve``: one aiohttp server for Slack (``/slack/events``), Teams (``/api/messages``)
+and ``/healthz``. This module only wires things; each channel lives in its own adapter module.
+
+Each adapter's ``from_env(engine, config, ...)`` returns a channel object with an aiohttp
+handler ``handle(request)``, or a string saying why that channel is not enabled.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass, field
+from typing import Any
+
+from aiohttp import web
+
+log = logging.getLogger("infoshare.server")
+
+LOOPBACK_HOSTS = ("127.0.0.1", "localhost", "::1")
+MAX_BODY = 256 * 1024
+"""Largest request body accepted on any route (Slack and Teams payloads are far smaller)."""
+
+
+def is_loopback(host: str) -> bool:
+    return host in LOOPBACK_HOSTS or host.startswith("127.")
+
+
+@dataclass
+class Channels:
+    """The enabled channel adapters and, for those that are not, why."""
+
+    slack: Any = None
+    teams: Any = None
+    disabled: dict[str, str] = field(default_factory=dict)
+
+
+async def healthz(request: web.Request) -> web.Response:
+    channels: Channels = request.app["channels"]
+    return web.json_response({"status": "ok", "slack": channels.slack is not None,
+                              "teams": channels.teams is not None})
+
+
+def build_app(channels: Channels) -> web.Application:
+    """The aiohttp application with a route for each enabled channel."""
+    app = web.Application(client_max_size=MAX_BODY)
+    app["channels"] = channels
+    app.router.add_get("/healthz", healthz)
+    if channels.slack is not None:
+        app.router.add_post("/slack/events", channels.slack.handle)
+    if channels.teams is not None:
+        app.router.add_post("/api/messages", channels.teams.handle)
+    for name in ("slack", "teams"):
+        ch = getattr(channels, name)
+        if ch is not None and hasattr(ch, "on_startup"):
+            app.on_startup.append(ch.on_startup)
+        if ch is not None and hasattr(ch, "on_cleanup"):
+            app.on_cleanup.append(ch.on_cleanup)
+    return app
+
+
+def load_channels(engine, config, *, dev: bool, host: str, socket_mode: bool = False) -> Channels:
+    """Ask each adapter whether its settings are present; say why when a channel stays off."""
+    channels = Channels()
+    try:
+        from bot import slack
+        result = slack.from_env(engine, config, socket_mode=socket_mode)
+    except ImportError as exc:  # pragma: no cover - adapter missing from an install
+        result = f"Slack adapter unavailable: {exc}"
+    if isinstance(result, str):
+        channels.disabled["slack"] = result
+    else:
+        channels.slack = result
+    try:
+        from bot import teams
+        result = teams.from_env(engine, config, dev=dev, host=host)
+    except ImportError as exc:  # pragma: no cover
+        result = f"Teams adapter unavailable: {exc}"
+    if isinstance(result, str):
+        channels.disabled["teams"] = result
+    else:
+        channels.teams = result
+    return channels
