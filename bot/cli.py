@@ -217,6 +217,3 @@ _register()
 def main() -> None:  # pragma: no cover - console script entry point
     cli(prog_name="infoshare")
 
-
-if __name__ == "__main__":  # pragma: no cover
-    sys.exit(main())

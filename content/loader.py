@@ -9,6 +9,7 @@ Example:
 from __future__ import annotations
 
 import copy
+import re
 from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
@@ -20,6 +21,23 @@ PACKS_DIR = Path(__file__).parent / "packs"
 DEFAULT_PACK = "hmg-2018"
 ANSWERS = ("yes", "no", "unsure")
 OUTCOMES = ("share", "do_not_share", "seek_advice", "urgent_action")
+
+
+class YamlLoader(yaml.SafeLoader):
+    """YAML 1.2 booleans: only true/false. In YAML 1.1 ``yes``/``no`` are booleans, and they are answer ids here."""
+
+
+YamlLoader.yaml_implicit_resolvers = {
+    key: [(tag, rx) for tag, rx in resolvers if tag != "tag:yaml.org,2002:bool"]
+    for key, resolvers in yaml.SafeLoader.yaml_implicit_resolvers.items()
+}
+YamlLoader.add_implicit_resolver("tag:yaml.org,2002:bool", re.compile(r"^(?:true|True|TRUE|false|False|FALSE)$"),
+                                 list("tTfF"))
+
+
+def load_yaml(text: str):
+    """Parse YAML with :class:`YamlLoader` (``yes``/``no`` stay strings)."""
+    return yaml.load(text, Loader=YamlLoader)  # noqa: S506 - a SafeLoader subclass
 
 
 class UnknownPack(ValueError):
@@ -61,7 +79,7 @@ def read_raw(pack_id: str, packs_dir: Path = PACKS_DIR) -> dict[str, Any]:
         known = ", ".join(pack_ids(packs_dir)) or "none"
         raise UnknownPack(f"unknown pack {pack_id!r} (known packs: {known})")
     try:
-        data = yaml.safe_load(path.read_text(encoding="utf-8"))
+        data = load_yaml(path.read_text(encoding="utf-8"))
     except yaml.YAMLError as exc:
         raise PackError(f"{path.name}: not valid YAML: {exc}") from None
     if not isinstance(data, dict):
