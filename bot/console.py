@@ -7,6 +7,7 @@ A number picks that choice of the last message shown; anything else is sent as t
 from __future__ import annotations
 
 import getpass
+import logging
 import os
 import sys
 import textwrap
@@ -15,6 +16,7 @@ from typing import IO
 from dialogs.conversation import Engine
 from dialogs.events import Choice, Event, Reply, choice_event
 
+log = logging.getLogger("infoshare.console")
 WIDTH = 78
 QUIT_WORDS = ("quit", "exit", "q")
 
@@ -99,4 +101,9 @@ class Console:
                 return
             if not line.strip():
                 continue
-            self.show(self.engine.handle("console", "local", self.user, self.event_for(line)))
+            try:
+                self.show(self.engine.handle("console", "local", self.user, self.event_for(line)))
+            except Exception as exc:  # one place for faults: apologise, keep the conversation usable
+                log.error("console turn failed: %s", type(exc).__name__)
+                print("Sorry, something went wrong on my side and nothing was changed. "
+                      "Please try again, or type 'help'.\n", file=self.out)

@@ -25,7 +25,7 @@ from content.loader import DEFAULT_PACK, UnknownPack, load_pack, pack_ids
 from dialogs.events import Choice, Event, Reply
 from dialogs.walk import Walk, WalkModel, get_walk
 from storage import conversations
-from storage.db import open_db  # noqa: F401  (doctest)
+from storage.db import db_lock, open_db  # noqa: F401  (open_db: doctest)
 
 ANSWER_LABELS = {"yes": "Yes", "no": "No", "unsure": "Not sure"}
 MAX_TEXT = 500
@@ -108,7 +108,7 @@ class Engine:
     def handle(self, channel: str, conversation_id: str, user_id: str, event: Event) -> list[Reply]:
         """Run one turn: restore, move, save, and return what to show."""
         key = f"{channel}:{conversation_id}:{user_id}"
-        with self._lock(key):
+        with self._lock(key), db_lock(self.db):
             raw, version = conversations.load_state(self.db, key)
             s = State(**raw) if raw else State(pack=self.default_pack, walk_id=uuid.uuid4().hex[:8])
             if event.token is not None and event.token != s.token:
@@ -174,7 +174,7 @@ class _Turn:
         if not text:
             return self.prompt()
         n = _norm(text)
-        if self.s.phase == "leaving" and WORDS.get(n, ("",))[0] not in ("record", "help"):
+        if self.s.phase == "leaving" and WORDS.get(n, ("",))[0] not in ("record", "help", "back", "why", "where"):
             return self.leave_with_reason(text)
         if self.s.phase == "record" and self.s.field:
             word = WORDS.get(n, ("", None))[0]
@@ -248,6 +248,9 @@ class _Turn:
             return self.prompt()
         if s.phase == "confirm":
             s.phase, s.field = "record", self.fields()[-1]["id"]
+            return self.prompt()
+        if s.phase == "leaving":
+            s.phase, s.leave_then = "outcome", None
             return self.prompt()
         if s.phase not in ("walk", "outcome"):
             return [Reply("info", "There is nothing to go back to. Type 'start' to begin a decision.")]

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import os
 import sqlite3
+import threading
 from pathlib import Path
 
 import sqlite_utils
@@ -42,7 +43,17 @@ def open_db(path: str | os.PathLike[str] | None = None) -> sqlite_utils.Database
         conn.execute("pragma journal_mode = wal")
     conn.execute("pragma synchronous = full")
     conn.execute("pragma foreign_keys = on")
-    return sqlite_utils.Database(conn)
+    db = sqlite_utils.Database(conn)
+    db.lock = threading.RLock()  # type: ignore[attr-defined]
+    return db
+
+
+def db_lock(db: sqlite_utils.Database) -> threading.RLock:
+    """The lock that serialises use of this connection between threads (see :class:`transaction`)."""
+    lock = getattr(db, "lock", None)
+    if lock is None:
+        lock = db.lock = threading.RLock()  # type: ignore[attr-defined]
+    return lock
 
 
 class transaction:
