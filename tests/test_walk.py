@@ -111,3 +111,34 @@ def test_an_answer_at_an_outcome_is_refused():
     with pytest.raises(InvalidAnswer):
         walk.answer(m, "yes")
     assert m.state == "share" and m.history == []
+
+
+def test_decide_record_writes_the_row_as_the_chat_would(tmp_path):
+    from storage import audit
+    from storage.db import open_db
+    db = tmp_path / "decide.db"
+    args = ["decide", "--pack", "pan-cheshire", "--json", "--db", str(db),
+            "--answer", "immediate_risk=no", "--answer", "purpose=no",
+            "--record", "--user", "u-cli", "--reason", "Requester gave no purpose.",
+            "--categories", "contact", "--recipient", "police", "--purpose", "other",
+            "--lawful-basis", "no_sharing", "--informed", "no", "--not-told-reason", "Would alert the adult concerned.",
+            "--case-ref", "PC-77"]
+    result = CliRunner().invoke(cli, args)
+    assert result.exit_code == 0, result.output
+    out = json.loads(result.output.strip().splitlines()[-1])
+    row = audit.get_decision(open_db(db), out["ref"])
+    assert row["outcome"] == "do_not_share" and row["pack_id"] == "pan-cheshire" and row["channel"] == "cli"
+    assert row["answers"] == [["immediate_risk", "no"], ["purpose", "no"]]
+    assert row["record"]["not_told_reason"] == "Would alert the adult concerned."
+    assert row["record"]["informed"] == "no" and row["record"]["case_ref"] == "PC-77"
+
+
+def test_decide_record_with_a_bad_field_value_exits_2_and_stores_nothing(tmp_path):
+    from storage import audit
+    from storage.db import open_db
+    db = tmp_path / "decide.db"
+    result = CliRunner().invoke(cli, ["decide", "--db", str(db), "--answer", "immediate_risk=yes", "--record",
+                                      "--user", "u-cli", "--reason", "Called 999.", "--recipient", "martians"])
+    assert result.exit_code == 2
+    assert "recipient" in result.output
+    assert audit.my_decisions(open_db(db), "u-cli", "cli") == []
