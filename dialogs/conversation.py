@@ -290,14 +290,17 @@ class _Turn:
 
     # ---- the record step ------------------------------------------------------------------
 
-    def fields(self) -> list[dict[str, Any]]:
-        """The record fields that apply, with choices resolved for the path taken."""
+    def fields(self, every: bool = False) -> list[dict[str, Any]]:
+        """The record fields that apply, with choices resolved for the path taken.
+
+        ``every``: also the fields whose ``when`` is not met yet (a form shows them all).
+        """
         pack = load_pack(self.s.pack)
         model = WalkModel(state=self.s.node or "", history=self.s.history)
         out = []
         for f in pack.record_fields:
             when = f.get("when") or {}
-            if any(self.s.record.get(k) != v for k, v in when.items()):
+            if not every and any(self.s.record.get(k) != v for k, v in when.items()):
                 continue
             f = copy.deepcopy(f)
             if f.get("choices_from") == "path":
@@ -315,8 +318,12 @@ class _Turn:
         s.field = self.fields()[0]["id"]
         rec = load_pack(s.pack).record
         form = Reply("record_form", rec["text"], title="Record the decision", citations=rec["cite"],
-                     form=self.fields(), token=CURRENT)
+                     form=self.form(), token=CURRENT)
         return [form] + self.prompt()
+
+    def form(self) -> list[dict[str, Any]]:
+        """Every record field for a form (conditional ones keep ``when``), with ``value`` given so far."""
+        return [dict(f, value=self.s.record.get(f["id"])) for f in self.fields(every=True)]
 
     def on_choose(self, ev: Event) -> list[Reply]:
         s = self.s
@@ -548,7 +555,7 @@ class _Turn:
                 choices.append(Choice("choose", "Skip", "skip"))
             hint = {"multi": " (choose one or more: numbers or names separated by commas)",
                     "single": " (choose one)", "text": "" if f.get("required", True) else " (optional)"}[f["kind"]]
-            return [Reply("record_field", f["prompt"] + hint, title="Record the decision", field=f,
+            return [Reply("record_field", f["prompt"] + hint, title="Record the decision", field=f, form=self.form(),
                           choices=choices + [Choice("back", "Back"), Choice("leave", "Leave without recording")],
                           citations=f["cite"], token=CURRENT)]
         if s.phase == "confirm":
