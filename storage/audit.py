@@ -1,0 +1,661 @@
+"""The audit record: an append-only, tamper-evident chain of decisions in SQLite.
+
+Every decision (share or not) and every conversation left without recording is one row of
+the ``decisions`` table. Each row carries the hash of the row before it (``prev_hash``) and its
+own SHA-256 (``hash``), so :func:`verify_chain` finds an edited, deleted, reordered or inserted
+row even when the triggers that refuse ``UPDATE`` and ``DELETE`` were dropped first.
+
+Example:
+    >>> from storage.db import open_db
+    >>> db = open_db(":memory:")
+    >>> ensure_schema(db)
+    >>> stored = append_decision(db, {
+    ...     "user_id": "U0123ABCD", "channel": "slack", "conversation_id": "C1-1700000000.1",
+    ...     "pack_id": "hmg-2018", "pack_version": "1.0.0",
+    ...     "answers": [["immediate_risk", "no"], ["purpose", "yes"]],
+    ...     "outcome": "share", "kind": "decision",
+    ...     "record": {"categories": ["health"], "recipient": "school nurse", "reason": "..."},
+    ... })
+    >>> stored["ref"], stored["seq"]
+    ('ISD-...-000001', 1)
+    >>> verify_chain(db).ok
+    True
+
+How a row is hashed (version ``infoshare-audit-v1``):
+
+* ``body_hash`` = SHA-256 of the canonical JSON array
+  ``[user_id, conversation_id, answers, record]`` where ``answers`` and ``record`` are the
+  canonical JSON text stored in the row (sorted keys, no spaces, UTF-8).
+* ``hash`` = SHA-256 of the canonical JSON array
+  ``["infoshare-audit-v1", seq, ref, kind, recorded_at, day, channel, pack_id, pack_version,
+  outcome, prev_hash, body_hash]``.
+
+A purge (:func:`purge`) empties the detail fields of old rows but keeps ``body_hash``, so every
+row hash can still be recomputed; the purge is itself a chain row (kind ``purge``) that commits
+to exactly which rows it emptied.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import importlib
+import json
+import sqlite3
+from dataclasses import dataclass, field
+from datetime import date, datetime, timedelta, timezone
+from json.encoder import encode_basestring
+from typing import Any, Iterable
+from zoneinfo import ZoneInfo
+
+import sqlite_utils
+
+from storage.db import db_lock, transaction
+
+LONDON = ZoneInfo("Europe/London")
+GENESIS = "0" * 64
+"""``prev_hash`` of the first row."""
+HASH_VERSION = "infoshare-audit-v1"
+OUTCOMES = ("share", "do_not_share", "seek_advice", "urgent_action")
+KINDS = ("decision", "left_without_recording", "purge")
+REF_PREFIX = "ISD"
+TRIGGERS = ("decisions_append_only_insert", "decisions_no_update", "decisions_no_delete",
+            "decisions_count")
+
+_HEAD_COLUMNS = ("seq", "ref", "kind", "recorded_at", "day", "channel", "pack_id",
+                 "pack_version", "outcome", "prev_hash", "body_hash")
+_COLUMNS = ("seq", "ref", "kind", "recorded_at", "day", "user_id", "channel", "conversation_id",
+            "pack_id", "pack_version", "outcome", "answers", "record", "prev_hash", "body_hash",
+            "hash", "purged_by")
+_DETAIL_COLUMNS = ("user_id", "conversation_id", "answers", "record")
+
+
+
+class AuditError(Exception):
+    """Base class for audit store errors."""
+
+
+class InvalidDecision(AuditError):
+    """A row handed to :func:`append_decision` is missing a field or has a value it cannot store."""
+
+
+class PurgeError(AuditError):
+    """A purge was asked for with a retention period that makes no sense."""
+
+
+@dataclass
+class VerifyResult:
+    """What :func:`verify_chain` found.
+
+    ``ok`` is True only when every row's hashes recompute and link; ``first_bad`` is the ``seq``
+    of the first row that does not (``None`` when ok); ``problem`` says what is wrong with it;
+    ``warnings`` lists things that do not break the chain (e.g. a dropped trigger).
+    """
+
+    ok: bool
+    rows: int
+    head: str
+    first_bad: int | None = None
+    problem: str = ""
+    warnings: list[str] = field(default_factory=list)
+
+    def as_dict(self) -> dict[str, Any]:
+        return {"ok": self.ok, "rows": self.rows, "head": self.head, "first_bad": self.first_bad,
+                "problem": self.problem, "warnings": list(self.warnings)}
+
+
+SCHEMA = f"""
+CREATE TABLE IF NOT EXISTS decisions (
+    seq INTEGER PRIMARY KEY AUTOINCREMENT,
+    ref TEXT NOT NULL UNIQUE,
+    kind TEXT NOT NULL,
+    recorded_at TEXT NOT NULL,          -- UTC, 'YYYY-MM-DDTHH:MM:SSZ'
+    day TEXT NOT NULL,                  -- the Europe/London date of recorded_at
+    user_id TEXT,                       -- platform id (Slack U..., Teams AAD id); NULL once purged
+    channel TEXT,
+    conversation_id TEXT,
+    pack_id TEXT,
+    pack_version TEXT,
+    outcome TEXT,
+    answers TEXT,                       -- canonical JSON [[node_id, answer], ...]
+    record TEXT,                        -- canonical JSON object
+    prev_hash TEXT NOT NULL,
+    body_hash TEXT NOT NULL,
+    hash TEXT NOT NULL,
+    purged_by INTEGER                   -- seq of the purge row that emptied the detail
+);
+CREATE INDEX IF NOT EXISTS decisions_by_day
+    ON decisions (day, kind, outcome, pack_id, channel);
+CREATE INDEX IF NOT EXISTS decisions_by_outcome ON decisions (outcome, day);
+CREATE INDEX IF NOT EXISTS decisions_by_user ON decisions (user_id, channel, seq);
+CREATE TABLE IF NOT EXISTS audit_gate (purge_seq INTEGER NOT NULL);
+-- Per-day counts kept by a trigger, so a digest over any range reads one row per day and kind
+-- rather than every decision. Derived data: verify_chain checks it against the decisions.
+CREATE TABLE IF NOT EXISTS decision_counts (
+    day TEXT NOT NULL, kind TEXT NOT NULL, outcome TEXT NOT NULL, pack_id TEXT NOT NULL,
+    channel TEXT NOT NULL, n INTEGER NOT NULL,
+    PRIMARY KEY (day, kind, outcome, pack_id, channel)
+) WITHOUT ROWID;
+CREATE TRIGGER IF NOT EXISTS decisions_count AFTER INSERT ON decisions WHEN NEW.kind != 'purge'
+BEGIN
+    INSERT INTO decision_counts (day, kind, outcome, pack_id, channel, n)
+    VALUES (NEW.day, NEW.kind, coalesce(NEW.outcome, ''), coalesce(NEW.pack_id, ''),
+            coalesce(NEW.channel, ''), 1)
+    ON CONFLICT DO UPDATE SET n = n + 1;
+END;
+CREATE TABLE IF NOT EXISTS audit_checks (
+    checked_at TEXT NOT NULL, rows INTEGER NOT NULL, head TEXT NOT NULL,
+    ok INTEGER NOT NULL, first_bad INTEGER, problem TEXT
+);
+CREATE TRIGGER IF NOT EXISTS decisions_append_only_insert BEFORE INSERT ON decisions
+WHEN NEW.seq IS NOT (SELECT coalesce(max(seq), 0) + 1 FROM decisions)
+  OR NEW.prev_hash IS NOT coalesce((SELECT hash FROM decisions ORDER BY seq DESC LIMIT 1),
+                                   '{GENESIS}')
+  OR NEW.purged_by IS NOT NULL
+BEGIN
+    SELECT RAISE(ABORT, 'audit rows can only be appended at the head of the chain');
+END;
+CREATE TRIGGER IF NOT EXISTS decisions_no_update BEFORE UPDATE ON decisions
+WHEN NOT (
+    EXISTS (SELECT 1 FROM audit_gate WHERE purge_seq = NEW.purged_by)
+    AND OLD.purged_by IS NULL AND OLD.kind != 'purge'
+    AND NEW.seq = OLD.seq AND NEW.ref = OLD.ref AND NEW.kind = OLD.kind
+    AND NEW.recorded_at = OLD.recorded_at AND NEW.day = OLD.day
+    AND NEW.channel IS OLD.channel AND NEW.pack_id IS OLD.pack_id
+    AND NEW.pack_version IS OLD.pack_version AND NEW.outcome IS OLD.outcome
+    AND NEW.prev_hash = OLD.prev_hash AND NEW.body_hash = OLD.body_hash AND NEW.hash = OLD.hash
+    AND NEW.user_id IS NULL AND NEW.conversation_id IS NULL
+    AND NEW.answers IS NULL AND NEW.record IS NULL
+)
+BEGIN
+    SELECT RAISE(ABORT, 'audit rows are append-only: they cannot be changed');
+END;
+CREATE TRIGGER IF NOT EXISTS decisions_no_delete BEFORE DELETE ON decisions
+BEGIN
+    SELECT RAISE(ABORT, 'audit rows are append-only: they cannot be deleted');
+END;
+"""
+
+
+def _conn(db: sqlite_utils.Database) -> sqlite3.Connection:
+    return db.conn
+
+
+def ensure_schema(db: sqlite_utils.Database) -> None:
+    """Create the audit tables, indexes and triggers if they are not there (idempotent).
+
+    A dropped trigger is put back, so opening the store repairs the guard; what was changed
+    while it was missing is still found by :func:`verify_chain`.
+    """
+    conn = _conn(db)
+    with db_lock(db), transaction(db):
+        for statement in _split_sql(SCHEMA):
+            conn.execute(statement)
+        if conn.execute("SELECT 1 FROM decision_counts LIMIT 1").fetchone() is None:
+            conn.execute(_FILL_COUNTS)  # a store from before the table existed, or a bulk load
+
+
+_COUNT_SQL = ("SELECT day, kind, coalesce(outcome, ''), coalesce(pack_id, ''), coalesce(channel, ''), "
+              "count(*) FROM decisions WHERE kind != 'purge' "
+              "GROUP BY day, kind, outcome, pack_id, channel")
+_FILL_COUNTS = f"INSERT INTO decision_counts (day, kind, outcome, pack_id, channel, n) {_COUNT_SQL}"
+
+
+def rebuild_counts(db: sqlite_utils.Database) -> None:
+    """Recompute ``decision_counts`` from the decisions (after :func:`verify_chain` says they differ)."""
+    with db_lock(db), transaction(db) as conn:
+        conn.execute("DELETE FROM decision_counts")
+        conn.execute(_FILL_COUNTS)
+
+
+def _counts_problem(conn: sqlite3.Connection) -> str:
+    """'' when ``decision_counts`` matches the decisions, else the first day that differs."""
+    counted: dict[tuple, int] = {}
+    for *key, n in conn.execute(_COUNT_SQL):
+        key = tuple(key)
+        counted[key] = counted.get(key, 0) + n
+    kept = {tuple(key): n for *key, n in conn.execute(
+        "SELECT day, kind, outcome, pack_id, channel, n FROM decision_counts")}
+    differ = sorted(k[0] for k in set(counted) | set(kept) if counted.get(k, 0) != kept.get(k, 0))
+    return (f"the digest's summary counts for {differ[0]} do not match the record "
+            "(rebuild them with rebuild_counts)") if differ else ""
+
+
+def _split_sql(script: str) -> list[str]:
+    """Split SCHEMA into statements (trigger bodies contain ';', so split on complete statements)."""
+    out, buf = [], ""
+    for line in script.splitlines(keepends=True):
+        buf += line
+        if sqlite3.complete_statement(buf):
+            out.append(buf.strip())
+            buf = ""
+    return [s for s in out if s]
+
+
+# --- canonical form and hashes ---------------------------------------------------------------
+
+def canonical_json(value: Any) -> str:
+    """JSON with sorted keys, no spaces and UTF-8 characters as they are: one text per value."""
+    return json.dumps(value, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+
+
+_enc = encode_basestring  # JSON string literal, UTF-8 kept (as ensure_ascii=False)
+
+
+def _j(value: str | int | None) -> str:
+    if value is None:
+        return "null"
+    return str(value) if type(value) is int else _enc(value)
+
+
+def body_text(user_id: str | None, conversation_id: str | None, answers: str | None,
+              record: str | None) -> str:
+    """Canonical JSON array of the detail fields a purge removes (same text as ``json.dumps``)."""
+    return f"[{_j(user_id)},{_j(conversation_id)},{_j(answers)},{_j(record)}]"
+
+
+def body_hash(user_id: str | None, conversation_id: str | None, answers: str | None,
+              record: str | None) -> str:
+    """SHA-256 over the detail fields that a purge removes (answers and record as stored text)."""
+    return hashlib.sha256(body_text(user_id, conversation_id, answers, record).encode("utf-8")).hexdigest()
+
+
+def head_text(seq: int, ref: str, kind: str, recorded_at: str, day: str, channel: str | None,
+              pack_id: str | None, pack_version: str | None, outcome: str | None,
+              prev_hash: str, body_hash: str) -> str:
+    """Canonical JSON array ``[HASH_VERSION, seq, ref, ..., prev_hash, body_hash]`` that ``hash`` covers."""
+    return (f'["{HASH_VERSION}",{int(seq)},{_enc(ref)},{_enc(kind)},{_enc(recorded_at)},{_enc(day)},'
+            f"{_j(channel)},{_j(pack_id)},{_j(pack_version)},{_j(outcome)},{_enc(prev_hash)},"
+            f"{_enc(body_hash)}]")
+
+
+def row_hash(row: dict[str, Any]) -> str:
+    """SHA-256 of a row: its kept fields, ``prev_hash`` and ``body_hash`` (see the module doc)."""
+    return hashlib.sha256(head_text(*(row[c] for c in _HEAD_COLUMNS)).encode("utf-8")).hexdigest()
+
+
+def utc_iso(moment: datetime) -> str:
+    """``2026-11-25T09:00:00Z``: the fixed-width UTC form stored in ``recorded_at``."""
+    if moment.tzinfo is None:
+        moment = moment.replace(tzinfo=timezone.utc)
+    return moment.astimezone(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def london_day(moment: datetime) -> str:
+    """The Europe/London calendar date of an instant, as ``YYYY-MM-DD``."""
+    if moment.tzinfo is None:
+        moment = moment.replace(tzinfo=timezone.utc)
+    return moment.astimezone(LONDON).date().isoformat()
+
+
+def seal(row: dict[str, Any]) -> dict[str, Any]:
+    """Fill in ``body_hash`` (unless given) and ``hash`` of a row whose other columns are set."""
+    if not row.get("body_hash"):
+        row["body_hash"] = body_hash(row["user_id"], row["conversation_id"], row["answers"], row["record"])
+    row["hash"] = row_hash(row)
+    return row
+
+
+def chain_row(fields: dict[str, Any], seq: int, prev_hash: str, recorded_at: datetime) -> dict[str, Any]:
+    """The stored form of a cleaned row at position ``seq`` after ``prev_hash`` (hashes included).
+
+    Used by :func:`append_decision` and by bulk loads (``bench/``) that compute the chain in Python.
+    ``fields`` holds ``answers`` and ``record`` as Python values.
+    """
+    stamp = utc_iso(recorded_at)
+    return seal({
+        "seq": seq,
+        "ref": f"{REF_PREFIX}-{stamp[:4]}-{seq:06d}",
+        "kind": fields["kind"],
+        "recorded_at": stamp,
+        "day": london_day(recorded_at),
+        "user_id": fields.get("user_id"),
+        "channel": fields.get("channel"),
+        "conversation_id": fields.get("conversation_id"),
+        "pack_id": fields.get("pack_id"),
+        "pack_version": fields.get("pack_version"),
+        "outcome": fields.get("outcome"),
+        "answers": canonical_json(fields.get("answers") or []),
+        "record": canonical_json(fields.get("record") or {}),
+        "prev_hash": prev_hash,
+        "purged_by": None,
+    })
+
+
+# --- appending ------------------------------------------------------------------------------
+
+def _redactor():
+    """``storage.redact.redact`` if that module exists, else None (it is written separately)."""
+    try:
+        module = importlib.import_module("storage.redact")
+    except ModuleNotFoundError as exc:
+        if exc.name in ("storage.redact",):
+            return None
+        raise
+    return getattr(module, "redact", None)
+
+
+def _redact_value(value: Any, redact, removed: dict[str, int]) -> Any:
+    if isinstance(value, str):
+        result = redact(value)
+        for kind, n in (getattr(result, "removed", None) or {}).items():
+            if n:
+                removed[kind] = removed.get(kind, 0) + int(n)
+        return result.text
+    if isinstance(value, list):
+        return [_redact_value(v, redact, removed) for v in value]
+    if isinstance(value, dict):
+        return {k: _redact_value(v, redact, removed) for k, v in value.items()}
+    return value
+
+
+def _clean(row: dict[str, Any]) -> dict[str, Any]:
+    """Check a row for :func:`append_decision` and return the fields to store."""
+    if not isinstance(row, dict):
+        raise InvalidDecision("a decision must be a dict")
+    kind = row.get("kind", "decision")
+    if kind not in ("decision", "left_without_recording"):
+        raise InvalidDecision(f"kind must be 'decision' or 'left_without_recording', not {kind!r}")
+    for key in ("user_id", "channel", "pack_id"):
+        if not isinstance(row.get(key), str) or not row[key].strip():
+            raise InvalidDecision(f"{key} is required")
+    outcome = row.get("outcome")
+    if kind == "decision" and outcome not in OUTCOMES:
+        raise InvalidDecision(f"outcome must be one of {', '.join(OUTCOMES)}, not {outcome!r}")
+    if kind == "left_without_recording" and outcome is not None and outcome not in OUTCOMES:
+        raise InvalidDecision(f"outcome must be one of {', '.join(OUTCOMES)} or None, not {outcome!r}")
+    answers = row.get("answers") or []
+    if not isinstance(answers, (list, tuple)) or not all(
+            isinstance(a, (list, tuple)) and len(a) == 2 and all(isinstance(x, str) for x in a)
+            for a in answers):
+        raise InvalidDecision("answers must be a list of [node_id, answer] pairs of strings")
+    record = row.get("record") or {}
+    if not isinstance(record, dict):
+        raise InvalidDecision("record must be a dict")
+    if kind == "left_without_recording" and not str(record.get("reason") or "").strip():
+        raise InvalidDecision("leaving without recording needs a reason (record['reason'])")
+    redact = _redactor()
+    if redact is not None:
+        removed: dict[str, int] = {}
+        record = {k: _redact_value(v, redact, removed) for k, v in record.items()}
+        if removed:
+            record["redacted_at_store"] = dict(sorted(removed.items()))
+    try:
+        canonical_json(record)
+    except (TypeError, ValueError) as exc:
+        raise InvalidDecision(f"record cannot be stored as JSON: {exc}") from None
+    return {
+        "kind": kind,
+        "user_id": row["user_id"],
+        "channel": row["channel"],
+        "conversation_id": row.get("conversation_id"),
+        "pack_id": row["pack_id"],
+        "pack_version": row.get("pack_version"),
+        "outcome": outcome,
+        "answers": [list(a) for a in answers],
+        "record": record,
+    }
+
+
+def _insert(conn: sqlite3.Connection, row: dict[str, Any]) -> None:
+    conn.execute(
+        f"INSERT INTO decisions ({', '.join(_COLUMNS)}) VALUES ({', '.join('?' * len(_COLUMNS))})",
+        [row[c] for c in _COLUMNS])
+
+
+def _head(conn: sqlite3.Connection) -> tuple[int, str]:
+    last = conn.execute("SELECT seq, hash FROM decisions ORDER BY seq DESC LIMIT 1").fetchone()
+    return (last[0], last[1]) if last else (0, GENESIS)
+
+
+def append_decision(db: sqlite_utils.Database, row: dict[str, Any], now: datetime | None = None) -> dict[str, Any]:
+    """Append one decision to the chain and return it as stored, only after it is committed.
+
+    ``row`` has ``user_id``, ``channel``, ``conversation_id``, ``pack_id``, ``pack_version``,
+    ``answers`` (``[[node_id, answer], ...]``), ``outcome``, ``record`` (a dict) and ``kind``
+    (``"decision"`` or ``"left_without_recording"``, which needs ``record["reason"]``).
+    Free text in ``record`` is run through ``storage.redact`` (when present) before storage.
+    ``seq``, ``ref``, ``recorded_at``, ``prev_hash`` and ``hash`` are assigned here.
+
+    Raises:
+        InvalidDecision: a field is missing or malformed; nothing is written.
+    """
+    fields = _clean(row)
+    conn = _conn(db)
+    with db_lock(db):  # one thread at a time on a shared connection
+        with transaction(db):
+            seq, prev = _head(conn)
+            stored = chain_row(fields, seq + 1, prev, now or datetime.now(timezone.utc))
+            _insert(conn, stored)
+        # COMMIT has returned: the row is on disk (synchronous=FULL) before anyone is told.
+    return _decode(stored)
+
+
+def _decode(row: dict[str, Any]) -> dict[str, Any]:
+    out = dict(row)
+    out["answers"] = json.loads(row["answers"]) if row["answers"] is not None else None
+    out["record"] = json.loads(row["record"]) if row["record"] is not None else None
+    return out
+
+
+def _rows(conn: sqlite3.Connection, sql: str, params: Iterable[Any] = ()) -> list[dict[str, Any]]:
+    cur = conn.execute(sql, list(params))
+    names = [d[0] for d in cur.description]
+    return [_decode(dict(zip(names, r))) for r in cur.fetchall()]
+
+
+# --- reading --------------------------------------------------------------------------------
+
+def get_decision(db: sqlite_utils.Database, ref: str) -> dict[str, Any] | None:
+    """The stored row with this reference (``ISD-2026-000042``), or None."""
+    with db_lock(db):
+        rows = _rows(_conn(db), f"SELECT {', '.join(_COLUMNS)} FROM decisions WHERE ref = ?", [ref])
+    return rows[0] if rows else None
+
+
+def my_decisions(db: sqlite_utils.Database, user_id: str, channel: str, limit: int = 10) -> list[dict[str, Any]]:
+    """The newest ``limit`` rows recorded by ``user_id`` on ``channel`` (never anyone else's)."""
+    if not user_id or not channel:
+        return []
+    with db_lock(db):
+        return _rows(_conn(db),
+                     f"SELECT {', '.join(_COLUMNS)} FROM decisions WHERE user_id = ? AND channel = ? "
+                     "AND kind != 'purge' ORDER BY seq DESC LIMIT ?", [user_id, channel, int(limit)])
+
+
+def chain_head(db: sqlite_utils.Database) -> str:
+    """The hash of the newest row (``GENESIS``, 64 zeros, for an empty store)."""
+    with db_lock(db):
+        return _head(_conn(db))[1]
+
+
+# --- verification ---------------------------------------------------------------------------
+
+def verify_chain(db: sqlite_utils.Database, expected_head: str | None = None,
+                 record_check: bool = True) -> VerifyResult:
+    """Recompute every row's hashes and links, oldest first, and say where the chain breaks.
+
+    Finds an edited row (its hash no longer recomputes), a deleted row (the next row's
+    ``prev_hash`` or ``seq`` does not follow; the last row against ``sqlite_sequence``), a
+    reordered row (``seq`` is inside the hash) and an inserted row (it breaks the link of the
+    row after it), whether or not the triggers are in place. ``expected_head``, a head printed
+    in an earlier digest, must still be in the chain: that finds a tail rewritten wholesale.
+    The result is also logged in ``audit_checks`` (``record_check=False`` to skip).
+    """
+    conn = _conn(db)
+    with db_lock(db):
+        conn.execute("BEGIN")  # one read snapshot: rows appended meanwhile are not half-seen
+        try:
+            result = _verify(conn, expected_head)
+            present = {r[0] for r in conn.execute(
+                "SELECT name FROM sqlite_master WHERE type = 'trigger' AND tbl_name = 'decisions'")}
+            if result.ok:
+                problem = _counts_problem(conn)
+                if problem:
+                    result.ok, result.problem = False, problem
+        finally:
+            conn.execute("COMMIT")
+    missing = [t for t in TRIGGERS if t not in present]
+    if missing:
+        result.warnings.append("guard trigger(s) missing: " + ", ".join(missing))
+    if record_check:
+        with db_lock(db), transaction(db):
+            conn.execute("INSERT INTO audit_checks VALUES (?, ?, ?, ?, ?, ?)",
+                         [utc_iso(datetime.now(timezone.utc)), result.rows, result.head,
+                          int(result.ok), result.first_bad, result.problem])
+    return result
+
+
+def _verify(conn: sqlite3.Connection, expected_head: str | None) -> VerifyResult:
+    purges: dict[int, dict[str, Any]] = {}
+    for seq, record, recorded_at in conn.execute(
+            "SELECT seq, record, recorded_at FROM decisions WHERE kind = 'purge'"):
+        try:
+            purges[seq] = {**json.loads(record), "recorded_at": recorded_at}
+        except (TypeError, ValueError):
+            purges[seq] = {"recorded_at": recorded_at}
+    purged_seen: dict[int, Any] = {}  # purge seq -> [count, sha256 over "seq:body_hash\n"]
+
+    expected_seq, prev, rows, head_found = 1, GENESIS, 0, expected_head is None
+    sha256, version = hashlib.sha256, HASH_VERSION
+
+    def bad(seq: int, problem: str) -> VerifyResult:
+        return VerifyResult(False, rows, prev, seq, problem)
+
+    cur = conn.execute(
+        "SELECT seq, ref, kind, recorded_at, day, channel, pack_id, pack_version, outcome, "
+        "prev_hash, body_hash, hash, purged_by, user_id, conversation_id, answers, record "
+        "FROM decisions ORDER BY seq")
+    for (seq, ref, kind, recorded_at, day, channel, pack_id, pack_version, outcome,
+         prev_hash, bh, stored_hash, purged_by, user_id, conversation_id, answers, record) in cur:
+        if seq != expected_seq:
+            if seq > expected_seq:
+                gap = (f"row {expected_seq} is missing" if seq == expected_seq + 1
+                       else f"rows {expected_seq} to {seq - 1} are missing")
+                return bad(seq, f"{gap} before this row (deleted?)")
+            return bad(seq, f"row number {seq} is out of order (expected {expected_seq})")
+        if prev_hash != prev:
+            return bad(seq, "prev_hash does not match the hash of the row before "
+                            "(a row was deleted, inserted or moved here)")
+        if purged_by is None:
+            body = (f"[{_j(user_id)},{_j(conversation_id)},{_j(answers)},{_j(record)}]")
+            if sha256(body.encode("utf-8")).hexdigest() != bh:
+                return bad(seq, "its detail (user, conversation, answers or record) was changed")
+        else:
+            if user_id is not None or conversation_id is not None or answers is not None \
+                    or record is not None:
+                return bad(seq, "marked as purged but still holds detail")
+            purge = purges.get(purged_by)
+            if purge is None or purged_by <= seq:
+                return bad(seq, "its detail was removed outside a recorded purge")
+            if recorded_at >= purge.get("cutoff", ""):
+                return bad(seq, "its detail was removed although it is newer than the purge cutoff")
+            seen = purged_seen.setdefault(purged_by, [0, sha256()])
+            seen[0] += 1
+            seen[1].update(f"{seq}:{bh}\n".encode())
+        try:
+            head = (f'["{version}",{seq},{_enc(ref)},{_enc(kind)},{_enc(recorded_at)},{_enc(day)},'
+                    f"{_j(channel)},{_j(pack_id)},{_j(pack_version)},{_j(outcome)},{_enc(prev_hash)},"
+                    f"{_enc(bh)}]")
+        except TypeError:  # a NOT NULL column holding a number after tampering
+            return bad(seq, "its fields were changed (a value has the wrong type)")
+        if sha256(head.encode("utf-8")).hexdigest() != stored_hash:
+            return bad(seq, "its fields were changed (the hash does not recompute)")
+        if kind == "purge":
+            count, digest = purged_seen.get(seq, [0, sha256()])
+            claimed = purges.get(seq, {})
+            if count != claimed.get("purged") or digest.hexdigest() != claimed.get("checkpoint", ""):
+                return bad(seq, f"this purge says it emptied {claimed.get('purged')} rows "
+                                f"but {count} rows name it")
+        prev = stored_hash
+        rows += 1
+        expected_seq += 1
+        if not head_found and prev == expected_head:
+            head_found = True
+    top = conn.execute("SELECT seq FROM sqlite_sequence WHERE name = 'decisions'").fetchone()
+    if top and top[0] > rows:
+        return VerifyResult(False, rows, prev, rows + 1,
+                            f"the newest row(s) {rows + 1} to {top[0]} are missing (deleted?)")
+    if not head_found:
+        return VerifyResult(False, rows, prev, None,
+                            f"the expected head {expected_head[:16]}... is not in the chain "
+                            "(rows were rewritten or removed since it was published)")
+    return VerifyResult(True, rows, prev)
+
+
+def last_check(db: sqlite_utils.Database) -> dict[str, Any] | None:
+    """The most recent :func:`verify_chain` result logged in ``audit_checks``, or None."""
+    row = _conn(db).execute(
+        "SELECT checked_at, rows, head, ok, first_bad, problem FROM audit_checks "
+        "ORDER BY rowid DESC LIMIT 1").fetchone()
+    if row is None:
+        return None
+    return {"checked_at": row[0], "rows": row[1], "head": row[2], "ok": bool(row[3]),
+            "first_bad": row[4], "problem": row[5]}
+
+
+# --- retention ------------------------------------------------------------------------------
+
+def purge_cutoff(older_than_days: int, now: datetime | None = None) -> str:
+    """The ``recorded_at`` before which detail is removed, as stored (UTC ISO)."""
+    if isinstance(older_than_days, bool) or not isinstance(older_than_days, int) or older_than_days < 1:
+        raise PurgeError(f"--older-than must be a whole number of days of at least 1, not {older_than_days!r}")
+    now = now or datetime.now(timezone.utc)
+    return utc_iso(now - timedelta(days=older_than_days))
+
+
+def _day_bound(cutoff: str) -> str:
+    """The last London day that can hold a row recorded before ``cutoff`` (lets SQLite use an index)."""
+    return (date.fromisoformat(cutoff[:10]) + timedelta(days=1)).isoformat()
+
+
+def count_purgeable(db: sqlite_utils.Database, older_than_days: int, now: datetime | None = None) -> int:
+    """How many rows :func:`purge` would empty now."""
+    cutoff = purge_cutoff(older_than_days, now)
+    return _conn(db).execute(
+        "SELECT count(*) FROM decisions WHERE day <= ? AND recorded_at < ? "
+        "AND kind != 'purge' AND purged_by IS NULL", [_day_bound(cutoff), cutoff]).fetchone()[0]
+
+
+def purge(db: sqlite_utils.Database, older_than_days: int, now: datetime | None = None) -> dict[str, Any]:
+    """Remove the detail of rows recorded more than ``older_than_days`` ago; keep the chain verifiable.
+
+    Each old row keeps ``seq``, ``ref``, kind, time, channel, pack, outcome and its hashes; its
+    ``user_id``, ``conversation_id``, ``answers`` and ``record`` become NULL and ``purged_by``
+    names the purge row. That purge row (kind ``purge``) is appended in the same transaction
+    and records the cutoff, the count and a checkpoint (SHA-256 over ``"seq:body_hash\\n"`` of the
+    emptied rows). Nothing is recorded when no row is old enough.
+
+    Returns:
+        ``{"purged": n, "checkpoint": hex or None, "ref": purge row ref or None, "cutoff": iso}``
+    """
+    cutoff = purge_cutoff(older_than_days, now)
+    moment = now or datetime.now(timezone.utc)
+    conn = _conn(db)
+    with db_lock(db):  # one thread at a time on a shared connection
+        with transaction(db):
+            targets = conn.execute(
+                "SELECT seq, body_hash FROM decisions WHERE day <= ? AND recorded_at < ? "
+                "AND kind != 'purge' AND purged_by IS NULL ORDER BY seq",
+                [_day_bound(cutoff), cutoff]).fetchall()
+            if not targets:
+                return {"purged": 0, "checkpoint": None, "ref": None, "cutoff": cutoff}
+            digest = hashlib.sha256()
+            for seq, bh in targets:
+                digest.update(f"{seq}:{bh}\n".encode())
+            head_seq, prev = _head(conn)
+            purge_seq = head_seq + 1
+            record = {"cutoff": cutoff, "older_than_days": older_than_days, "purged": len(targets),
+                      "first_seq": targets[0][0], "last_seq": targets[-1][0],
+                      "checkpoint": digest.hexdigest()}
+            stored = chain_row({"kind": "purge", "user_id": None, "channel": "system",
+                                "pack_id": None, "outcome": None, "answers": [], "record": record},
+                               purge_seq, prev, moment)
+            _insert(conn, stored)
+            conn.execute("INSERT INTO audit_gate (purge_seq) VALUES (?)", [purge_seq])
+            conn.executemany(
+                "UPDATE decisions SET user_id = NULL, conversation_id = NULL, answers = NULL, "
+                "record = NULL, purged_by = ? WHERE seq = ?",
+                ((purge_seq, seq) for seq, _ in targets))
+            conn.execute("DELETE FROM audit_gate")
+    return {"purged": len(targets), "checkpoint": record["checkpoint"], "ref": stored["ref"],
+            "cutoff": cutoff}
