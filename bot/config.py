@@ -22,6 +22,7 @@ Example ``infoshare.toml``::
 
     [digest]
     schedule = "MON 09:00"     # Europe/London
+    stale_after_days = 365     # a pack not reviewed for longer is flagged in the digest
     slack_channels = ["C0123ABCD"]
 """
 
@@ -51,6 +52,7 @@ class Config:
     digest_slack_channels: list[str] = field(default_factory=list)
     digest_teams_conversations: list[str] = field(default_factory=list)
     digest_lead_dms: bool = True
+    digest_stale_after_days: int = 365
     raw: dict[str, Any] = field(default_factory=dict)
 
     def is_lead(self, channel: str, user_id: str) -> bool:
@@ -82,6 +84,7 @@ def load_config(path: str | os.PathLike[str] | None = None) -> Config:
             digest_slack_channels=[str(c) for c in digest.get("slack_channels", [])],
             digest_teams_conversations=[str(c) for c in digest.get("teams_conversations", [])],
             digest_lead_dms=bool(digest.get("lead_dms", True)),
+            digest_stale_after_days=int(digest.get("stale_after_days", 365)),
             raw=data,
         )
     except (AttributeError, TypeError, ValueError) as exc:

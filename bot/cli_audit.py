@@ -1,0 +1,188 @@
+"""``infoshare audit verify|purge|mine`` and ``infoshare digest``: thin wrappers over storage.audit and storage.digest.
+
+``bot/cli.py`` registers ``audit`` and ``digest`` on the ``infoshare`` group.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import click
+
+from bot.config import ConfigError, load_config
+from storage import audit as store
+from storage.db import default_db_path, open_db
+
+
+class BadInput(click.ClickException):
+    """Bad input on the command line: a clear message on stderr and exit code 2."""
+
+    exit_code = 2
+
+
+class ChainBroken(click.ClickException):
+    """``audit verify`` found the record altered: exit code 1, naming the first bad row."""
+
+    exit_code = 1
+
+
+def _db_option(f):
+    return click.option("--db", "db_path", type=click.Path(dir_okay=False), default=None,
+                        help="SQLite database file (default: $INFOSHARE_DB or ./infoshare.db).")(f)
+
+
+def _config_option(f):
+    return click.option("--config", "config_path", type=click.Path(dir_okay=False), default=None,
+                        help="Configuration file (default: $INFOSHARE_CONFIG or ./infoshare.toml).")(f)
+
+
+def _config(config_path: str | None):
+    try:
+        return load_config(config_path)
+    except ConfigError as exc:
+        raise BadInput(str(exc)) from None
+
+
+def _existing_db(db_path: str | None):
+    """Open a database that must already hold an audit record (a typo must not create a new one)."""
+    path = db_path or default_db_path()
+    if not Path(path).is_file():
+        raise BadInput(f"no database at {path} (use --db or set INFOSHARE_DB)")
+    db = open_db(path)
+    if not db["decisions"].exists():
+        raise BadInput(f"{path} holds no audit record (no decisions table)")
+    return db
+
+
+@click.group()
+def audit():
+    """The decision record: check it has not been altered, remove old detail, see your own."""
+
+
+@audit.command()
+@click.option("--head", "expected_head", default=None, metavar="HASH",
+              help="A chain head printed in an earlier digest: fail unless it is still in the chain.")
+@click.option("--json", "as_json", is_flag=True, help="Print the result as one JSON object.")
+@_db_option
+@_config_option
+def verify(expected_head, as_json, db_path, config_path):
+    """Recompute the hash chain; exit 1 naming the first altered, missing or inserted row.
+
+    Every row's SHA-256 is recomputed from its fields and checked against the next row's link,
+    so changes are found even if the database's guard triggers were dropped first.
+    """
+    _config(config_path)
+    db = _existing_db(db_path)
+    result = store.verify_chain(db, expected_head=expected_head)
+    if as_json:
+        click.echo(json.dumps(result.as_dict()))
+    for warning in result.warnings:
+        click.echo(f"warning: {warning}", err=True)
+    if not result.ok:
+        where = ""
+        if result.first_bad is not None:
+            row = db.conn.execute("SELECT ref FROM decisions WHERE seq = ?", [result.first_bad]).fetchone()
+            where = f"row {result.first_bad}" + (f" ({row[0]})" if row else "") + ": "
+        raise ChainBroken(f"record NOT verified: {where}{result.problem}")
+    if not as_json:
+        click.echo(f"ok: {result.rows:,} rows verified; chain head {result.head}")
+
+
+@audit.command()
+@click.option("--older-than", "days", type=int, default=None, metavar="DAYS",
+              help="Remove the detail of decisions recorded more than DAYS ago "
+                   "(default: [retention] days in the configuration, 2190 if unset).")
+@click.option("--dry-run", is_flag=True, help="Only say how many decisions would be purged.")
+@click.option("--yes", is_flag=True, help="Do not ask for confirmation.")
+@_db_option
+@_config_option
+def purge(days, dry_run, yes, db_path, config_path):
+    """Remove user, conversation, answers and record of decisions past retention.
+
+    Each purged row keeps its reference, date, outcome, pack and hashes, so the chain still
+    verifies; the purge itself is recorded as a row of kind "purge".
+    """
+    config = _config(config_path)
+    days = config.retention_days if days is None else days
+    db = _existing_db(db_path)
+    try:
+        n = store.count_purgeable(db, days)
+    except store.PurgeError as exc:
+        raise BadInput(str(exc)) from None
+    cutoff = store.purge_cutoff(days)
+    if dry_run or n == 0:
+        click.echo(f"{n:,} decision(s) recorded before {cutoff} would be purged" if dry_run
+                   else f"nothing to purge: no decision was recorded before {cutoff}")
+        return
+    if not yes:
+        click.confirm(f"Remove the detail of {n:,} decision(s) recorded before {cutoff}? "
+                      "This cannot be undone", abort=True)
+    result = store.purge(db, days)
+    click.echo(f"purged {result['purged']:,} decision(s) recorded before {result['cutoff']}; "
+               f"recorded as {result['ref']} (checkpoint {result['checkpoint']})")
+
+
+@audit.command()
+@click.option("--user", required=True, help="Your user id (the id the chat records, e.g. a Slack U... id).")
+@click.option("--channel", default="console", show_default=True,
+              type=click.Choice(["console", "slack", "teams", "cli"]), help="Where you recorded them.")
+@click.option("--limit", default=10, show_default=True, type=click.IntRange(1, 1000),
+              help="How many of the newest to show.")
+@click.option("--json", "as_json", is_flag=True, help="Print one JSON object per line.")
+@_db_option
+@_config_option
+def mine(user, channel, limit, as_json, db_path, config_path):
+    """Your own most recent decisions (never anyone else's)."""
+    _config(config_path)
+    db = _existing_db(db_path)
+    rows = store.my_decisions(db, user, channel, limit=limit)
+    if as_json:
+        for row in rows:
+            click.echo(json.dumps(row))
+        return
+    if not rows:
+        click.echo(f"no decisions recorded by {user} on {channel}")
+    for row in rows:
+        record = row["record"] or {}
+        extra = f"  case {record['case_ref']}" if record.get("case_ref") else ""
+        what = row["outcome"] or "-"
+        if row["kind"] == "left_without_recording":
+            what = f"left without recording ({record.get('reason', '')})"
+        click.echo(f"{row['ref']}  {row['recorded_at']}  {row['pack_id']}  {what}{extra}")
+
+
+@click.command()
+@click.option("--week", default=None, metavar="YYYY-Www",
+              help="ISO week in Europe/London, e.g. 2026-W47 (default: the current week).")
+@click.option("--since", default=None, metavar="DATE", help="First day of a date range (YYYY-MM-DD).")
+@click.option("--until", default=None, metavar="DATE", help="Last day of the range, inclusive (default: today).")
+@click.option("--format", "fmt", type=click.Choice(["md", "csv", "json"]), default="md",
+              show_default=True, help="Markdown, CSV or JSON.")
+@click.option("--chart", type=click.Path(dir_okay=False, writable=True), default=None,
+              help="Also write a PNG chart of outcomes per day to this file.")
+@click.option("--no-verify", is_flag=True,
+              help="Do not recompute the chain (quicker on a large record); show the last check instead.")
+@_db_option
+@_config_option
+def digest(week, since, until, fmt, chart, no_verify, db_path, config_path):
+    """The leads' digest: decisions by outcome, pack and channel against the previous week,
+    seek-advice and urgent decisions, reasons for not sharing, questions the bot could not
+    answer, packs due for review, and whether the record verifies."""
+    from storage import digest as digests
+    config = _config(config_path)
+    db = _existing_db(db_path)
+    try:
+        d = digests.build_digest(db, week=week, since=since, until=until, verify=not no_verify,
+                                 stale_after_days=config.digest_stale_after_days)
+    except digests.DigestError as exc:
+        raise BadInput(str(exc)) from None
+    if fmt == "json":
+        click.echo(json.dumps(d, indent=2))
+    elif fmt == "csv":
+        click.echo(digests.render_csv(d), nl=False)
+    else:
+        click.echo(digests.render_markdown(d))
+    if chart:
+        Path(chart).write_bytes(digests.outcomes_chart_png(d))
+        click.echo(f"chart written to {chart}", err=True)
