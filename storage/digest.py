@@ -346,8 +346,8 @@ def render_markdown(d: dict) -> str:
     """The digest as Markdown (Slack and Teams render it; it reads as plain text too)."""
     prev = d["previous"]
     out = [f"# Information sharing digest: {_period_title(d)}", "",
-           f"**{d['total']} decisions** ({_signed(d['change'])} on the previous "
-           f"{'week' if d['week'] else 'period'}'s {prev['total']})", "",
+           f"**{d['total']} decisions** (previous {'week' if d['week'] else 'period'}: "
+           f"{prev['total']}, change {_signed(d['change'])})", "",
            "| Outcome | Count | Previous | Change |", "|---|---:|---:|---:|"]
     for key, label in OUTCOME_LABELS.items():
         now_n, then_n = d["by_outcome"][key], prev["by_outcome"][key]
@@ -363,8 +363,10 @@ def render_markdown(d: dict) -> str:
             out.append(f"| {day:%a} {day.day} {day:%b} | "
                        + " | ".join(str(row[k]) for k in OUTCOME_LABELS) + " |")
     att = d["attention"]
+    shown = len(att["latest"])
+    more = f"; the newest {shown} listed" if shown < att["seek_advice"] + att["urgent_action"] else ""
     out += ["", f"## Seek advice and urgent action ({att['seek_advice']} seek advice, "
-                f"{att['urgent_action']} urgent)", ""]
+                f"{att['urgent_action']} urgent{more})", ""]
     out += [f"- {a['ref']}: {OUTCOME_LABELS[a['outcome']].lower()}, {_local(a['recorded_at'])}, "
             f"{a['channel']}, {a['pack_id']}" for a in att["latest"]] or ["- none"]
     capped = " (counted over the newest {:,})".format(REASONS_SCANNED) \

@@ -1,0 +1,284 @@
+"""The leads' digest: counts, comparison, attention list, reasons, gaps, stale packs, integrity, forms."""
+
+from __future__ import annotations
+
+import csv
+import io
+import struct
+import zlib
+from datetime import date, datetime, timedelta, timezone
+
+import pytest
+
+from bot.config import Config
+from storage import audit, digest
+from storage.db import open_db
+
+# Week 2026-W47 is Mon 16 Nov to Sun 22 Nov 2026 (GMT); W46 is 9 to 15 Nov.
+MON = datetime(2026, 11, 16, 9, 0, tzinfo=timezone.utc)
+NOW = datetime(2026, 11, 25, 12, 0, tzinfo=timezone.utc)  # a Wednesday in W48
+
+
+def row(outcome="share", pack="hmg-2018", channel="slack", kind="decision", reason="Consent given", user="U0LEAD0001"):
+    return {"user_id": user, "channel": channel, "conversation_id": "c1", "pack_id": pack, "pack_version": "1.0.0",
+            "answers": [["immediate_risk", "no"]], "outcome": outcome, "kind": kind,
+            "record": {"reason": reason, "case_ref": "CR-1"}}
+
+
+@pytest.fixture
+def db(tmp_path):
+    d = open_db(tmp_path / "digest.db")
+    audit.ensure_schema(d)
+    return d
+
+
+@pytest.fixture
+def packs(tmp_path):
+    folder = tmp_path / "packs"
+    folder.mkdir()
+    (folder / "fresh.yaml").write_text('id: fresh\ntitle: x\nreviewed: "2026-06-01"  # checked\nflow: {}\n')
+    (folder / "old.yaml").write_text("# an old pack\nid: old\nreviewed: '2025-01-10'\nflow:\n  reviewed: not-top-level\n")
+    (folder / "child.yaml").write_text("id: child\nextends: old\n")
+    (folder / "undated.yaml").write_text("id: undated\ntitle: no date\n")
+    return folder
+
+
+def add(db, when, **kw):
+    return audit.append_decision(db, row(**kw), now=when)
+
+
+@pytest.fixture
+def week(db):
+    """A made-up week W47 and a smaller previous week W46."""
+    add(db, MON, outcome="share")
+    add(db, MON + timedelta(hours=1), outcome="share", channel="teams")
+    add(db, MON + timedelta(days=1), outcome="do_not_share", reason="No lawful basis")
+    add(db, MON + timedelta(days=1, hours=2), outcome="do_not_share", reason=" No lawful basis ")
+    add(db, MON + timedelta(days=2), outcome="do_not_share", reason="Not necessary", pack="wirral")
+    urgent = add(db, MON + timedelta(days=3), outcome="urgent_action", pack="wirral")
+    advice = add(db, MON + timedelta(days=4), outcome="seek_advice", channel="console")
+    add(db, MON + timedelta(days=4, hours=1), kind="left_without_recording", outcome="share", reason="Phone call came in")
+    add(db, MON + timedelta(days=6, hours=14, minutes=30), outcome="share")  # Sun 23:30 GMT: still W47
+    add(db, MON + timedelta(days=7), outcome="share")  # Mon 00:00+9h: W48
+    add(db, MON - timedelta(days=3), outcome="share")  # W46
+    add(db, MON - timedelta(days=2), outcome="seek_advice")  # W46
+    return {"urgent": urgent, "advice": advice}
+
+
+def test_counts_by_outcome_pack_channel_and_previous_week(db, week, packs):
+    d = digest.build_digest(db, week="2026-W47", now=NOW, packs_dir=packs)
+    assert (d["week"], d["since"], d["until"]) == ("2026-W47", "2026-11-16", "2026-11-22")
+    assert d["total"] == 8
+    assert d["by_outcome"] == {"share": 3, "do_not_share": 3, "seek_advice": 1, "urgent_action": 1}
+    assert d["by_pack"] == {"hmg-2018": 6, "wirral": 2}
+    assert d["by_channel"] == {"slack": 6, "teams": 1, "console": 1}
+    assert d["previous"]["total"] == 2 and d["previous"]["by_outcome"]["seek_advice"] == 1
+    assert d["change"] == 6
+    assert [x["total"] for x in d["by_day"]] == [2, 2, 1, 1, 1, 0, 1]
+    assert d["by_day"][6]["date"] == "2026-11-22"
+
+
+def test_seek_advice_and_urgent_are_listed(db, week, packs):
+    d = digest.build_digest(db, week="2026-W47", now=NOW, packs_dir=packs)
+    assert d["attention"]["urgent_action"] == 1 and d["attention"]["seek_advice"] == 1
+    assert [a["ref"] for a in d["attention"]["latest"]] == [week["urgent"]["ref"], week["advice"]["ref"]]
+
+
+def test_reasons_for_not_sharing_and_for_leaving(db, week, packs):
+    d = digest.build_digest(db, week="2026-W47", now=NOW, packs_dir=packs)
+    assert d["do_not_share_reasons"] == [{"reason": "No lawful basis", "count": 2},
+                                         {"reason": "Not necessary", "count": 1}]
+    assert d["left_without_recording"] == {"count": 1, "reasons": [{"reason": "Phone call came in", "count": 1}]}
+
+
+def test_the_week_follows_london_time_across_bst(db, packs):
+    # 23:30 UTC on Sunday 14 June 2026 is 00:30 BST on Monday 15 June: week 25, not 24
+    add(db, datetime(2026, 6, 14, 23, 30, tzinfo=timezone.utc))
+    assert digest.build_digest(db, week="2026-W24", packs_dir=packs)["total"] == 0
+    d = digest.build_digest(db, week="2026-W25", packs_dir=packs)
+    assert d["total"] == 1 and d["by_day"][0]["share"] == 1
+
+
+def test_default_is_the_current_london_week(db, packs):
+    d = digest.build_digest(db, now=datetime(2026, 11, 22, 23, 59, tzinfo=timezone.utc), packs_dir=packs)
+    assert d["week"] == "2026-W47"
+    d = digest.build_digest(db, now=datetime(2026, 3, 29, 23, 30, tzinfo=timezone.utc), packs_dir=packs)
+    assert d["week"] == "2026-W14"  # 00:30 BST on Monday 30 March
+
+
+def test_a_date_range_and_its_previous_period(db, week, packs):
+    d = digest.build_digest(db, since="2026-11-17", until="2026-11-18", now=NOW, packs_dir=packs)
+    assert d["week"] is None and d["total"] == 3
+    assert (d["previous"]["since"], d["previous"]["until"], d["previous"]["total"]) == ("2026-11-15", "2026-11-16", 2)
+    d = digest.build_digest(db, since=date(2026, 11, 23), now=NOW, packs_dir=packs)
+    assert d["until"] == "2026-11-25" and d["total"] == 1
+
+
+@pytest.mark.parametrize("kwargs, message", [
+    ({"week": "2026-W99"}, "no week 99"),
+    ({"week": "2026-47"}, "2026-W47"),
+    ({"week": "2026-W47", "since": "2026-11-01"}, "not both"),
+    ({"until": "2026-11-01"}, "needs --since"),
+    ({"since": "2026-11-10", "until": "2026-11-01"}, "before"),
+    ({"since": "yesterday"}, "date like"),
+])
+def test_bad_periods_are_refused(db, kwargs, message):
+    with pytest.raises(digest.DigestError, match=message):
+        digest.build_digest(db, now=NOW, **kwargs)
+
+
+def test_gap_tables_are_read_when_they_exist(db, packs):
+    d = digest.build_digest(db, week="2026-W47", now=NOW, packs_dir=packs)
+    assert d["top_topics"] == [] and d["unanswered"] == []  # no tables yet
+    db.conn.execute("CREATE TABLE asked_topics (asked_at TEXT, pack_id TEXT, topic TEXT, channel TEXT)")
+    db.conn.execute("CREATE TABLE unanswered (asked_at TEXT, pack_id TEXT, question TEXT, channel TEXT, "
+                    "best_topic TEXT, score REAL)")
+    for at, topic in [("2026-11-16T10:00:00Z", "consent"), ("2026-11-17T10:00:00Z", "consent"),
+                      ("2026-11-18T10:00:00Z", "gdpr-myths"), ("2026-11-10T10:00:00Z", "gdpr-myths")]:
+        db.conn.execute("INSERT INTO asked_topics VALUES (?, 'hmg-2018', ?, 'slack')", [at, topic])
+    for at, q in [("2026-11-19T10:00:00Z", "can I tell the dentist?"), ("2026-11-20T10:00:00Z", "can I tell the dentist?"),
+                  ("2026-11-23T10:00:00Z", "next week's question")]:
+        db.conn.execute("INSERT INTO unanswered VALUES (?, 'hmg-2018', ?, 'teams', 'consent', 0.2)", [at, q])
+    d = digest.build_digest(db, week="2026-W47", now=NOW, packs_dir=packs)
+    assert d["top_topics"] == [{"topic": "consent", "pack_id": "hmg-2018", "count": 2},
+                               {"topic": "gdpr-myths", "pack_id": "hmg-2018", "count": 1}]
+    assert [(u["question"], u["count"], u["best_topic"]) for u in d["unanswered"]] == \
+        [("can I tell the dentist?", 2, "consent")]
+
+
+def test_packs_reviewed_over_a_year_ago(db, packs):
+    d = digest.build_digest(db, week="2026-W47", now=NOW, packs_dir=packs)
+    assert d["stale_packs"] == [
+        {"pack_id": "child", "reviewed": "2025-01-10", "days_ago": 684},
+        {"pack_id": "old", "reviewed": "2025-01-10", "days_ago": 684},
+        {"pack_id": "undated", "reviewed": None, "days_ago": None},
+    ]
+    assert [p["pack_id"] for p in digest.stale_packs(packs, date(2026, 11, 25), after_days=10_000)] == ["undated"]
+
+
+def test_the_shipped_packs_are_readable():
+    found = digest.stale_packs(today=date(2100, 1, 1))
+    assert found and all(p["reviewed"] for p in found)
+
+
+def test_chain_head_and_verification(db, week, packs):
+    d = digest.build_digest(db, week="2026-W47", now=NOW, packs_dir=packs)
+    assert d["chain_head"] == audit.chain_head(db) and d["verified"] is True
+    assert d["verification"]["rows"] == 12
+    quick = digest.build_digest(db, week="2026-W47", now=NOW, packs_dir=packs, verify=False)
+    assert quick["verified"] is None and quick["verification"]["ok"] is True  # the last logged check
+    for name in audit.TRIGGERS:
+        db.conn.execute(f"DROP TRIGGER {name}")
+    db.conn.execute("UPDATE decisions SET outcome = 'share' WHERE seq = 3")
+    d = digest.build_digest(db, week="2026-W47", now=NOW, packs_dir=packs)
+    assert d["verified"] is False and d["verification"]["first_bad"] == 3
+    assert "Record verified: NO. Row 3" in digest.render_markdown(d)
+
+
+def test_markdown(db, week, packs):
+    text = digest.render_markdown(digest.build_digest(db, week="2026-W47", now=NOW, packs_dir=packs))
+    assert text.startswith("# Information sharing digest: week 2026-W47 (Mon 16 Nov to Sun 22 Nov 2026)")
+    assert "**8 decisions** (previous week: 2, change +6)" in text
+    assert "## Seek advice and urgent action (1 seek advice, 1 urgent)" in text
+    assert "| Do not share | 3 | 0 | +3 |" in text
+    assert f"- {week['urgent']['ref']}: urgent action, Thu 19 Nov 09:00, slack, wirral" in text
+    assert "- No lawful basis (2)" in text
+    assert "## Left without recording (1)" in text
+    assert "- old: last reviewed 2025-01-10 (684 days ago)" in text
+    assert f"Record verified: yes, 12 rows, chain head `{audit.chain_head(db)}`" in text
+
+
+def test_csv(db, week, packs):
+    text = digest.render_csv(digest.build_digest(db, week="2026-W47", now=NOW, packs_dir=packs))
+    rows = list(csv.reader(io.StringIO(text)))
+    assert rows[0] == ["section", "key", "value", "previous"]
+    assert ["outcome", "do_not_share", "3", "0"] in rows
+    assert ["total", "decisions", "8", "2"] in rows
+    assert ["do_not_share_reason", "No lawful basis", "2", ""] in rows
+    assert ["chain", "verified", "yes", ""] in rows
+
+
+def png_pixels(data):
+    assert data[:8] == b"\x89PNG\r\n\x1a\n"
+    pos, chunks = 8, {}
+    while pos < len(data):
+        (length,) = struct.unpack(">I", data[pos:pos + 4])
+        kind, body = data[pos + 4:pos + 8], data[pos + 8:pos + 8 + length]
+        (crc,) = struct.unpack(">I", data[pos + 8 + length:pos + 12 + length])
+        assert crc == zlib.crc32(kind + body) & 0xFFFFFFFF
+        chunks[kind] = chunks.get(kind, b"") + body
+        pos += 12 + length
+    width, height, depth, colour = struct.unpack(">IIBB", chunks[b"IHDR"][:10])
+    assert (depth, colour) == (8, 2)
+    raw = zlib.decompress(chunks[b"IDAT"])
+    stride = width * 3 + 1
+    assert len(raw) == stride * height
+    return width, height, {tuple(raw[y * stride + 1 + x * 3:y * stride + 4 + x * 3])
+                           for y in range(height) for x in range(width)}
+
+
+def test_chart_is_a_png_with_a_bar_colour_per_outcome_present(db, week, packs):
+    d = digest.build_digest(db, week="2026-W47", now=NOW, packs_dir=packs)
+    width, height, colours = png_pixels(digest.outcomes_chart_png(d))
+    assert 300 <= width <= 1000 and 100 <= height <= 400
+    assert set(digest.COLOURS.values()) <= colours  # the legend at least
+    empty = digest.build_digest(db, week="2026-W40", now=NOW, packs_dir=packs)
+    assert png_pixels(digest.outcomes_chart_png(empty))[:2] == (width, height)
+
+
+def test_chart_bars_scale_with_the_counts(db, packs):
+    for _ in range(4):
+        add(db, MON, outcome="urgent_action")
+    add(db, MON + timedelta(days=1), outcome="urgent_action")
+    d = digest.build_digest(db, week="2026-W47", now=NOW, packs_dir=packs)
+    png = digest.outcomes_chart_png(d)
+    width, height, _ = png_pixels(png)
+    raw = zlib.decompress(_idat(png))
+    red = digest.COLOURS["urgent_action"]
+    stride = width * 3 + 1
+
+    def red_rows(x):
+        return sum(1 for y in range(height - 30) if tuple(raw[y * stride + 1 + x * 3:y * stride + 4 + x * 3]) == red)
+
+    columns = [x for x in range(width) if red_rows(x)]
+    monday, tuesday = red_rows(columns[0]), red_rows(columns[-1])
+    assert monday == pytest.approx(4 * tuesday, abs=2)
+
+
+def _idat(data):
+    pos, out = 8, b""
+    while pos < len(data):
+        (length,) = struct.unpack(">I", data[pos:pos + 4])
+        if data[pos + 4:pos + 8] == b"IDAT":
+            out += data[pos + 8:pos + 8 + length]
+        pos += 12 + length
+    return out
+
+
+def test_a_long_range_charts_by_week(db, packs):
+    add(db, MON)
+    d = digest.build_digest(db, since="2026-01-01", until="2026-11-25", now=NOW, packs_dir=packs, verify=False)
+    assert len(d["by_day"]) == 329
+    assert png_pixels(digest.outcomes_chart_png(d))[0] < 1000
+
+
+def test_json_contract_keys(db, week, packs):
+    d = digest.build_digest(db, week="2026-W47", now=NOW, packs_dir=packs)
+    assert {"week", "total", "by_outcome", "chain_head", "verified"} <= set(d)
+    assert set(d["by_outcome"]) == {"share", "do_not_share", "seek_advice", "urgent_action"}
+
+
+def test_only_leads_pull_the_digest():
+    config = Config(leads={"slack": ["U0LEAD0001"], "console": ["lead1"]})
+    digest.require_lead(config, "slack", "U0LEAD0001")
+    for channel, user in [("slack", "U0PRAC0002"), ("teams", "U0LEAD0001"), ("console", "U0LEAD0001")]:
+        with pytest.raises(digest.NotALead):
+            digest.require_lead(config, channel, user)
+
+
+def test_purged_rows_still_count(db, packs):
+    add(db, MON - timedelta(days=800), outcome="do_not_share")
+    audit.purge(db, 365, now=NOW)
+    d = digest.build_digest(db, since="2024-01-01", until="2024-12-31", now=NOW, packs_dir=packs)
+    assert d["by_outcome"]["do_not_share"] == 1 and d["verified"] is True
+    assert d["do_not_share_reasons"] == []  # the reason went with the detail
