@@ -5,7 +5,7 @@ Example:
     >>> next_run("MON 09:00", datetime(2026, 11, 25, 12, 0, tzinfo=timezone.utc)).isoformat()
     '2026-11-30T09:00:00+00:00'
     >>> next_run("MON 09:00", datetime(2027, 3, 25, 12, 0, tzinfo=timezone.utc)).isoformat()
-    '2027-03-29T09:00:00+01:00'
+    '2027-03-29T08:00:00+00:00'
 
 A schedule is one or more days (``MON``..``SUN``, comma separated, or ``DAILY``) and a 24-hour
 ``HH:MM`` wall-clock time in Europe/London. On the day the clocks go forward a time inside the
@@ -59,14 +59,20 @@ def parse_schedule(schedule: str) -> tuple[frozenset[int], time]:
 
 
 def _as_instant(local: datetime) -> datetime:
-    """A London wall-clock time as a real instant (nonexistent times move forward by the gap)."""
-    instant = local.astimezone(timezone.utc).astimezone(LONDON)
-    return instant
+    """A London wall-clock time as a UTC instant.
+
+    ``fold=0`` picks the first of a repeated time and, for a time in the missing hour, the
+    offset from before the change (so 01:30 on the spring day is 01:30 UTC, 02:30 BST).
+    """
+    return local.replace(fold=0).astimezone(timezone.utc)
 
 
 def next_run(schedule: str, now: datetime) -> datetime:
-    """The first scheduled moment strictly after ``now``, as an aware Europe/London datetime.
+    """The first scheduled moment strictly after ``now``, as an aware UTC datetime.
 
+    The schedule is read in Europe/London wall-clock time (``.astimezone(LONDON)`` shows it
+    so). UTC is returned because an aware London time inside the repeated autumn hour never
+    compares equal to any other zone's (PEP 495), and adding days to it is wall-clock arithmetic.
     ``now`` may be in any time zone; a naive ``now`` is taken as UTC.
     """
     days, at = parse_schedule(schedule)
