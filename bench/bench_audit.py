@@ -7,6 +7,7 @@ Run from the repository root::
 
 It builds a made-up store in a temporary directory (the chain computed in Python, inserted in
 bulk), then times: the digest of one ISO week and of the whole range; a full ``verify_chain``;
+a purge of the older half and ``verify_chain`` again;
 ``append_decision`` one transaction at a time with ``synchronous=FULL`` and, as a same-run
 baseline, with ``synchronous=OFF``. Figures are printed with the machine they came from.
 """
@@ -158,6 +159,10 @@ def main() -> None:
         print(f"verify_chain of {result.rows:,} rows: {t_verify:.1f} s (ok={result.ok})")
         _, t_both = timed(digest.build_digest, db, week="2026-W47", now=NOW, verify=True)
         print(f"digest of week 2026-W47 with full verification: {t_both:.1f} s")
+        purged, t_purge = timed(audit.purge, db, 365, now=NOW)
+        print(f"purge of {purged['purged']:,} rows older than 365 days (one transaction): {t_purge:.1f} s")
+        result, t_verify = timed(audit.verify_chain, db)
+        print(f"verify_chain after the purge, {result.rows:,} rows: {t_verify:.1f} s (ok={result.ok})")
         db.conn.close()
 
         full_rate = appends_per_second(Path(tmp) / "full.db", args.appends, "full")
