@@ -1,0 +1,137 @@
+"""Content gaps: the questions the bot could not answer (redacted) and which topics are asked.
+
+Only redacted text is stored: identifiers go through :func:`storage.redact.redact` with names
+masked too. ``topic_counts`` holds no question text at all, only a count per day, pack, topic and
+channel. Times are UTC ISO-8601 strings (``2026-11-25T14:03:00+00:00``).
+
+Example:
+    >>> from storage.db import open_db
+    >>> db = open_db(":memory:")
+    >>> row = record_unanswered(db, pack_id="hmg-2018", question="can I email jo@example.org?",
+    ...                         channel="console", best_topic="share-securely", score=0.31)
+    >>> row["question"]
+    'can I email [email]?'
+    >>> [r["question"] for r in list_unanswered(db, "2000-01-01", "2100-01-01")]
+    ['can I email [email]?']
+"""
+
+from __future__ import annotations
+
+import json
+from datetime import datetime, timezone
+
+import sqlite_utils
+
+from storage.db import transaction
+from storage.redact import redact
+
+SCHEMA = """
+CREATE TABLE IF NOT EXISTS unanswered (
+    id INTEGER PRIMARY KEY,
+    asked_at TEXT NOT NULL,
+    pack_id TEXT NOT NULL,
+    channel TEXT NOT NULL,
+    question TEXT NOT NULL,
+    removed TEXT NOT NULL,
+    name_warning INTEGER NOT NULL,
+    best_topic TEXT,
+    score REAL
+);
+CREATE INDEX IF NOT EXISTS unanswered_asked_at ON unanswered (asked_at);
+CREATE TABLE IF NOT EXISTS topic_counts (
+    day TEXT NOT NULL,
+    pack_id TEXT NOT NULL,
+    topic TEXT NOT NULL,
+    channel TEXT NOT NULL,
+    count INTEGER NOT NULL,
+    PRIMARY KEY (day, pack_id, topic, channel)
+);
+"""
+
+
+def ensure_tables(db: sqlite_utils.Database) -> None:
+    """Create the gap tables if they are missing."""
+    with transaction(db) as conn:
+        for statement in SCHEMA.split(";"):
+            if statement.strip():
+                conn.execute(statement)
+
+
+def _utc(when: datetime | str | None) -> str:
+    """An ISO UTC timestamp; naive datetimes are taken as UTC, strings are used as given."""
+    if when is None:
+        when = datetime.now(timezone.utc)
+    if isinstance(when, str):
+        return when
+    if when.tzinfo is None:
+        when = when.replace(tzinfo=timezone.utc)
+    return when.astimezone(timezone.utc).isoformat(timespec="seconds")
+
+
+def record_unanswered(db: sqlite_utils.Database, *, pack_id: str, question: str, channel: str,
+                      best_topic: str | None, score: float | None,
+                      now: datetime | None = None) -> dict:
+    """Store a question the bot abstained on, redacted, and return the stored row."""
+    ensure_tables(db)
+    red = redact(question, mask_names=True)
+    row = {
+        "asked_at": _utc(now),
+        "pack_id": pack_id,
+        "channel": channel,
+        "question": red.text,
+        "removed": json.dumps(red.removed, sort_keys=True),
+        "name_warning": int(red.name_warning),
+        "best_topic": best_topic,
+        "score": None if score is None else float(score),
+    }
+    with transaction(db) as conn:
+        cur = conn.execute(
+            "INSERT INTO unanswered (asked_at, pack_id, channel, question, removed, name_warning,"
+            " best_topic, score) VALUES (:asked_at, :pack_id, :channel, :question, :removed,"
+            " :name_warning, :best_topic, :score)", row)
+        row["id"] = cur.lastrowid
+    return _decoded(row)
+
+
+def _decoded(row: dict) -> dict:
+    out = dict(row)
+    out["removed"] = json.loads(out["removed"]) if isinstance(out["removed"], str) else out["removed"]
+    out["name_warning"] = bool(out["name_warning"])
+    return out
+
+
+def list_unanswered(db: sqlite_utils.Database, since: datetime | str, until: datetime | str) -> list[dict]:
+    """Unanswered questions asked at or after ``since`` and before ``until``, oldest first."""
+    ensure_tables(db)
+    cur = db.execute(
+        "SELECT id, asked_at, pack_id, channel, question, removed, name_warning, best_topic, score"
+        " FROM unanswered WHERE asked_at >= ? AND asked_at < ? ORDER BY asked_at, id",
+        [_utc(since), _utc(until)])
+    cols = [c[0] for c in cur.description]
+    return [_decoded(dict(zip(cols, r))) for r in cur.fetchall()]
+
+
+def record_asked(db: sqlite_utils.Database, *, pack_id: str, topic: str, channel: str,
+                 now: datetime | None = None) -> int:
+    """Count one question answered with ``topic`` (no question text); returns the day's count."""
+    ensure_tables(db)
+    day = _utc(now)[:10]
+    with transaction(db) as conn:
+        conn.execute(
+            "INSERT INTO topic_counts (day, pack_id, topic, channel, count) VALUES (?, ?, ?, ?, 1)"
+            " ON CONFLICT (day, pack_id, topic, channel) DO UPDATE SET count = count + 1",
+            [day, pack_id, topic, channel])
+        (count,) = conn.execute(
+            "SELECT count FROM topic_counts WHERE day = ? AND pack_id = ? AND topic = ? AND channel = ?",
+            [day, pack_id, topic, channel]).fetchone()
+    return int(count)
+
+
+def topic_counts(db: sqlite_utils.Database, since: datetime | str, until: datetime | str) -> list[dict]:
+    """How often each topic was asked per pack, on UTC days from ``since`` to ``until`` inclusive."""
+    ensure_tables(db)
+    cur = db.execute(
+        "SELECT pack_id, topic, SUM(count) AS count FROM topic_counts WHERE day >= ? AND day <= ?"
+        " GROUP BY pack_id, topic ORDER BY count DESC, pack_id, topic",
+        [_utc(since)[:10], _utc(until)[:10]])
+    return [{"pack_id": p, "topic": t, "count": int(c)} for p, t, c in cur.fetchall()]
