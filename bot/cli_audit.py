@@ -124,6 +124,20 @@ def purge(days, dry_run, yes, db_path, config_path):
 
 
 @audit.command()
+@_db_option
+@_config_option
+def recount(db_path, config_path):
+    """Rebuild the digest's per-day counts from the decisions (when verify says they differ).
+
+    The counts are derived data kept for speed; rebuilding them changes no decision.
+    """
+    _config(config_path)
+    db = _existing_db(db_path)
+    store.rebuild_counts(db)
+    click.echo("per-day counts rebuilt from the record")
+
+
+@audit.command()
 @click.option("--user", required=True, help="Your user id (the id the chat records, e.g. a Slack U... id).")
 @click.option("--channel", default="console", show_default=True,
               type=click.Choice(["console", "slack", "teams", "cli"]), help="Where you recorded them.")

@@ -217,7 +217,7 @@ def _counts_problem(conn: sqlite3.Connection) -> str:
         "SELECT day, kind, outcome, pack_id, channel, n FROM decision_counts")}
     differ = sorted(k[0] for k in set(counted) | set(kept) if counted.get(k, 0) != kept.get(k, 0))
     return (f"the digest's summary counts for {differ[0]} do not match the record "
-            "(rebuild them with rebuild_counts)") if differ else ""
+            "(rebuild them with `infoshare audit recount`)") if differ else ""
 
 
 def _split_sql(script: str) -> list[str]:

@@ -244,7 +244,7 @@ def test_changed_summary_counts_fail_verification(db):
     fill(db, 3)
     db.conn.execute("UPDATE decision_counts SET n = n + 5")
     result = audit.verify_chain(db)
-    assert not result.ok and "summary counts for 2026-11-25" in result.problem
+    assert not result.ok and "summary counts for 2026-11-25" in result.problem and result.first_bad is None
     audit.rebuild_counts(db)
     assert audit.verify_chain(db).ok
 

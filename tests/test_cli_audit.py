@@ -39,8 +39,8 @@ def run(*args, input=None):
 
 def test_commands_are_registered_with_help():
     result = run("audit", "--help")
-    assert result.exit_code == 0 and all(c in result.output for c in ("verify", "purge", "mine"))
-    for path in (["audit", "verify"], ["audit", "purge"], ["audit", "mine"], ["digest"]):
+    assert result.exit_code == 0 and all(c in result.output for c in ("verify", "purge", "mine", "recount"))
+    for path in (["audit", "verify"], ["audit", "purge"], ["audit", "mine"], ["audit", "recount"], ["digest"]):
         result = run(*path, "--help")
         assert result.exit_code == 0 and "--db" in result.output and "--config" in result.output, path
 
@@ -61,6 +61,15 @@ def test_verify_names_the_first_bad_row(db_path):
     assert "record NOT verified: row 2 (ISD-2026-000002): its fields were changed" in result.output
     assert "warning: guard trigger(s) missing" in result.output
     assert "Traceback" not in result.output
+
+
+def test_changed_counts_fail_verify_until_recount(db_path):
+    open_db(db_path).conn.execute("UPDATE decision_counts SET n = n + 1")
+    result = run("audit", "verify", "--db", db_path)
+    assert result.exit_code == 1 and "summary counts for" in result.output and "infoshare audit recount" in result.output
+    result = run("audit", "recount", "--db", db_path)
+    assert result.exit_code == 0 and result.output == "per-day counts rebuilt from the record\n"
+    assert run("audit", "verify", "--db", db_path).exit_code == 0
 
 
 def test_verify_against_a_published_head(db_path):
