@@ -27,7 +27,7 @@ from content.loader import DEFAULT_PACK, UnknownPack, pack_ids
 
 TOPICS_DIR = Path(__file__).parent / "topics"
 COMMON_FILE = "common.yaml"
-TOPIC_KEYS = ("id", "title", "answer", "more", "cite", "related", "examples")
+TOPIC_KEYS = ("id", "title", "answer", "more", "cite", "related", "keywords", "examples")
 TEXT_KEYS = ("title", "answer", "more")
 MIN_EXAMPLES = 3
 ANSWER_SENTENCES = (2, 5)
@@ -66,6 +66,8 @@ class Topic:
     cite: tuple[dict, ...]
     related: tuple[str, ...]
     examples: tuple[str, ...]
+    keywords: tuple[str, ...] = ()
+    """Words and short phrases people use for the topic (matched like examples, never shown)."""
     origin: dict[str, str] = field(default_factory=dict, compare=False, hash=False, repr=False)
     """For each key, the file that supplied it (used to name the file in problems)."""
 
@@ -116,6 +118,7 @@ def _as_topic(raw: dict[str, Any], origin: dict[str, str]) -> Topic:
         cite=tuple(raw.get("cite") or ()),
         related=tuple(raw.get("related") or ()),
         examples=tuple(str(e) for e in raw.get("examples") or ()),
+        keywords=tuple(str(k) for k in raw.get("keywords") or ()),
         origin=origin,
     )
 
@@ -193,6 +196,10 @@ def _check_topic(pack_id: str, topic: Topic, ids: set[str], seeds_dir: Path | No
         problems.append(f"{where('examples')}: needs at least {MIN_EXAMPLES} example questions")
     if len({e.casefold() for e in examples}) != len(examples):
         problems.append(f"{where('examples')}: repeats an example question")
+    if any(not k.strip() for k in topic.keywords):
+        problems.append(f"{where('keywords')}: empty keyword")
+    for key in set(topic.origin) - set(TOPIC_KEYS):
+        problems.append(f"{where(key)}: unknown key {key!r} (known: {', '.join(TOPIC_KEYS)})")
     return problems
 
 
