@@ -1,0 +1,133 @@
+"""Evaluate the myth-busting matcher: top-1 accuracy, abstention and latency per question.
+
+Usage:
+    python bench/eval_answers.py                 # the dev sample and the held-out paraphrases
+    python bench/eval_answers.py --tsv PATH ...  # other files with columns pack, expected, question
+    python bench/eval_answers.py --errors        # also list the questions it got wrong
+
+A TSV row whose ``expected`` is ``-`` is out of scope: the right reply is to abstain. Questions
+are only printed with ``--errors`` (test data is made up; real questions are never logged).
+"""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import os
+import platform
+import statistics
+import sys
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+DEV_TSV = ROOT.parent / "shared" / "eval" / "myths-dev.tsv"
+HELD_OUT_TSV = ROOT / "tests" / "data" / "paraphrases.tsv"
+TARGETS = {"top1": 0.95, "abstain": 0.90, "p99_ms": 10.0}
+
+
+@dataclass
+class Result:
+    name: str
+    in_scope: int
+    correct: int
+    out_scope: int
+    abstained: int
+    latencies_ms: list[float]
+    errors: list[tuple[str, str, str, str]]
+
+    @property
+    def top1(self) -> float:
+        return self.correct / self.in_scope if self.in_scope else 1.0
+
+    @property
+    def abstention(self) -> float:
+        return self.abstained / self.out_scope if self.out_scope else 1.0
+
+    def percentile(self, q: float) -> float:
+        xs = sorted(self.latencies_ms)
+        return xs[min(len(xs) - 1, int(round(q * (len(xs) - 1))))] if xs else 0.0
+
+    def meets_targets(self) -> bool:
+        return (self.top1 >= TARGETS["top1"] and self.abstention >= TARGETS["abstain"]
+                and self.percentile(0.99) < TARGETS["p99_ms"])
+
+
+def read_tsv(path: Path) -> list[tuple[str, str, str]]:
+    with open(path, encoding="utf-8", newline="") as f:
+        rows = list(csv.DictReader(f, delimiter="\t", quoting=csv.QUOTE_NONE))
+    return [(r["pack"].strip(), r["expected"].strip(), r["question"]) for r in rows if r.get("question")]
+
+
+def evaluate(rows: list[tuple[str, str, str]], name: str, get_matcher) -> Result:
+    """Ask every question (matchers built beforehand, so latency is per question only)."""
+    for pack in {p for p, _, _ in rows}:
+        get_matcher(pack)
+    res = Result(name, 0, 0, 0, 0, [], [])
+    for pack, expected, question in rows:
+        m = get_matcher(pack)
+        t0 = time.perf_counter()
+        ans = m.ask(question)
+        res.latencies_ms.append((time.perf_counter() - t0) * 1000)
+        got = ans.topic or "-"
+        if expected == "-":
+            res.out_scope += 1
+            res.abstained += ans.topic is None
+        else:
+            res.in_scope += 1
+            res.correct += got == expected
+        if got != expected:
+            res.errors.append((pack, expected, got, question))
+    return res
+
+
+def machine() -> str:
+    return (f"{platform.platform()}; {os.cpu_count()} CPUs; {platform.processor() or platform.machine()}; "
+            f"Python {platform.python_version()}")
+
+
+def report(res: Result, show_errors: bool) -> str:
+    lines = [
+        f"{res.name}: {res.in_scope} in scope, {res.out_scope} out of scope",
+        f"  top-1 accuracy (in scope):   {res.top1:6.1%}  ({res.correct}/{res.in_scope})  target >= {TARGETS['top1']:.0%}",
+        f"  correct abstention (out):    {res.abstention:6.1%}  ({res.abstained}/{res.out_scope})  target >= {TARGETS['abstain']:.0%}",
+        f"  latency per question:        p50 {res.percentile(0.5):.2f} ms, p99 {res.percentile(0.99):.2f} ms, "
+        f"max {max(res.latencies_ms, default=0):.2f} ms  target p99 < {TARGETS['p99_ms']:.0f} ms",
+        f"  {'meets' if res.meets_targets() else 'MISSES'} the targets",
+    ]
+    if show_errors:
+        for pack, expected, got, q in res.errors:
+            lines.append(f"    [{pack}] expected {expected}, got {got}: {q}")
+    return "\n".join(lines)
+
+
+def main(argv: list[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--tsv", action="append", type=Path,
+                    help="TSV file(s) to evaluate (default: the dev sample and the held-out paraphrases)")
+    ap.add_argument("--errors", action="store_true", help="list the questions answered wrongly")
+    args = ap.parse_args(argv)
+
+    t0 = time.perf_counter()
+    from dialogs.answers import get_matcher
+    import_ms = (time.perf_counter() - t0) * 1000
+    t0 = time.perf_counter()
+    get_matcher("hmg-2018")
+    build_ms = (time.perf_counter() - t0) * 1000
+
+    print(f"machine: {machine()}")
+    print(f"import {import_ms:.0f} ms; build hmg-2018 index {build_ms:.0f} ms (target < 300 ms)")
+    paths = args.tsv or [p for p in (DEV_TSV, HELD_OUT_TSV) if p.is_file()]
+    ok = True
+    for path in paths:
+        res = evaluate(read_tsv(path), path.name, get_matcher)
+        print(report(res, args.errors))
+        ok &= res.meets_targets()
+    return 0 if ok else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())
