@@ -356,7 +356,9 @@ class _Turn:
         s.record = {}
         errors: dict[str, str] = {}
         notes: list[Reply] = []
-        for f in self.fields():  # fields() re-evaluates `when` as values are filled in
+        for f in self.fields(every=True):  # `when` is checked against the values cleaned so far
+            if any(s.record.get(k) != v for k, v in (f.get("when") or {}).items()):
+                continue
             value, error, more = self.clean(f, values.get(f["id"]))
             if error:
                 errors[f["id"]] = error
