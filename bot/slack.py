@@ -1,0 +1,530 @@
+"""The Slack channel: a Bolt ``AsyncApp`` that turns Slack events into core events and renders replies.
+
+Over HTTP, ``POST /slack/events`` takes events, interactivity and the ``/infoshare`` command on
+one URL; with ``infoshare serve --slack-socket-mode`` the same app runs over Socket Mode.
+Nothing here decides anything: a click, a typed message, a command or a modal submission
+becomes one :class:`~dialogs.events.Event` for :meth:`Engine.handle <dialogs.conversation.Engine.handle>`,
+and the replies become Block Kit (:mod:`bot.slack_blocks`).
+
+How it behaves:
+
+* Every walk, answer and digest is shown in the user's direct message with the bot. A command
+  or mention in any other conversation gets only a short neutral ephemeral note there.
+* The message with the buttons is updated in place (``chat.update``) as the walk moves on;
+  the record step is a modal.
+* Requests are verified here before Bolt sees them (HMAC signature, at most five minutes
+  old), then parse-checked: bad signatures get 401, malformed bodies 400, and neither is logged.
+* Every listener acknowledges first and does the work afterwards; a delivery key (the event
+  id, or the click's render nonce) is stored with ``storage.conversations.seen_event`` so a
+  retried event or a double click is processed once.
+* Errors end in one place, the app's error handler: it logs the error type (never text or
+  bodies), apologises to the user and shows where their conversation is.
+
+Example:
+    >>> import os
+    >>> os.environ.pop("SLACK_BOT_TOKEN", None) and None
+    >>> from_env(engine=None, config=None)
+    'SLACK_BOT_TOKEN is not set'
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import hmac
+import json
+import logging
+import os
+import re
+import time
+import uuid
+from collections import OrderedDict
+from typing import Any
+from urllib.parse import parse_qsl
+
+import aiohttp
+from aiohttp import web
+from slack_bolt.adapter.aiohttp import to_aiohttp_response
+from slack_bolt.app.async_app import AsyncApp
+from slack_bolt.context.async_context import AsyncBoltContext
+from slack_bolt.request.async_internals import build_async_context
+from slack_bolt.request.async_request import AsyncBoltRequest
+from slack_bolt.request.internals import extract_content_type, parse_body
+from slack_bolt.response import BoltResponse
+from slack_sdk.errors import SlackApiError
+from slack_sdk.web.async_client import AsyncWebClient
+
+from bot import slack_blocks as kit
+from dialogs.events import Event, Reply
+from storage import conversations
+from storage.db import db_lock
+
+log = logging.getLogger("infoshare.slack")
+
+CHANNEL = "slack"
+COMMAND = "/infoshare"
+MAX_AGE = 5 * 60
+"""Oldest request accepted, in seconds (Slack's own advice)."""
+MAX_LIVE = 10_000
+"""Conversations whose live message is remembered (in memory) to take its buttons away later."""
+
+PRIVATE_NOTE = ("I've sent you a direct message so we can carry on privately. Please keep case "
+                "details out of shared channels.")
+APOLOGY = ("Sorry, something went wrong on my side and that step may not have gone through. "
+           "Your conversation is safe: here is where you are.")
+USAGE = ("`/infoshare start [pack]` begins a decision \u00b7 `/infoshare ask <question>` answers a question \u00b7 "
+         "`/infoshare digest` (safeguarding leads) \u00b7 `/infoshare help`. Decisions and answers always "
+         "arrive in our direct messages.")
+
+
+# ---- verification and parsing (before Bolt) ------------------------------------------------
+
+def signature_ok(secret: str, body: bytes, timestamp: str | None, signature: str | None,
+                 now: float | None = None) -> bool:
+    """Slack's v0 request signature over the raw bytes, and a timestamp at most five minutes off."""
+    if not secret or not timestamp or not signature or not timestamp.isdigit():
+        return False
+    if abs((time.time() if now is None else now) - int(timestamp)) > MAX_AGE:
+        return False
+    base = b"v0:" + timestamp.encode("ascii") + b":" + body
+    expected = "v0=" + hmac.new(secret.encode("utf-8"), base, hashlib.sha256).hexdigest()
+    return hmac.compare_digest(expected.encode("ascii"), signature.encode("utf-8", "replace"))
+
+
+def parse_request(text: str, content_type: str | None) -> dict[str, Any] | None:
+    """The body as Bolt will read it, or None when it is malformed (Bolt would answer 500).
+
+    JSON must be an object; a form must be strictly ``key=value&...`` with, for interactivity,
+    a ``payload`` that is a JSON object.
+    """
+    if not text.strip():
+        return None
+    try:
+        parsed = parse_body(text, content_type)
+    except ValueError:
+        return None
+    if not isinstance(parsed, dict):
+        return None
+    if content_type == "application/json" or text.startswith("{"):
+        return parsed
+    try:
+        params = dict(parse_qsl(text, keep_blank_values=True, strict_parsing=True))
+    except ValueError:
+        return None
+    if "payload" in params:
+        try:
+            payload = json.loads(params["payload"])
+        except ValueError:
+            return None
+        return payload if isinstance(payload, dict) and payload.get("type") else None
+    return params
+
+
+def quiet_slack_loggers() -> logging.Logger:
+    """Keep Bolt's and the SDK's debug and info logs (which print bodies) out of our logs.
+
+    Returns the base logger handed to Bolt: its level (WARNING) is copied to every Bolt logger.
+    """
+    base = logging.getLogger("infoshare.slack.bolt")
+    base.setLevel(logging.WARNING)
+    for name in ("slack_bolt", "slack_sdk"):
+        logging.getLogger(name).setLevel(logging.WARNING)
+    for name, lg in list(logging.root.manager.loggerDict.items()):
+        if isinstance(lg, logging.Logger) and name.startswith(("slack_bolt", "slack_sdk")):
+            if lg.level < logging.WARNING:
+                lg.setLevel(logging.WARNING)
+    return base
+
+
+def _user_of(body: dict[str, Any]) -> str | None:
+    user = body.get("user")
+    if isinstance(user, dict):
+        return user.get("id")
+    event = body.get("event") or {}
+    return body.get("user_id") or (event.get("user") if isinstance(event.get("user"), str) else None)
+
+
+# ---- the channel ---------------------------------------------------------------------------
+
+class SlackChannel:
+    """The Slack adapter: one Bolt ``AsyncApp`` on one engine.
+
+    Args:
+        engine: the shared :class:`~dialogs.conversation.Engine`.
+        client: the Web API client (``AsyncWebClient(token=..., base_url=...)``).
+        signing_secret: verifies HTTP requests (not needed over Socket Mode).
+        app_token: an app-level token (``xapp-``): run over Socket Mode instead of HTTP.
+
+    Example:
+        >>> ch = SlackChannel(engine, AsyncWebClient(token="xoxb-..."), signing_secret="...")
+        >>> app.router.add_post("/slack/events", ch.handle)      # doctest: +SKIP
+    """
+
+    def __init__(self, engine, client: AsyncWebClient, *, signing_secret: str | None = None,
+                 app_token: str | None = None):
+        self.engine = engine
+        self.client = client
+        self.signing_secret = signing_secret or ""
+        self.app_token = app_token
+        self.socket_mode = app_token is not None
+        self._dms: dict[str, str] = {}
+        self._live: OrderedDict[str, tuple[str, list[dict[str, Any]]]] = OrderedDict()
+        self._socket = None
+        self._session: aiohttp.ClientSession | None = None
+        self._tasks: set[asyncio.Task] = set()
+        app = AsyncApp(client=client, signing_secret=self.signing_secret, name="infoshare",
+                       logger=quiet_slack_loggers(), request_verification_enabled=not self.socket_mode)
+        quiet_slack_loggers()
+        app.event("message")(self.on_message)
+        app.event("app_mention")(self.on_mention)
+        app.event("app_home_opened")(self.on_home_opened)
+        app.command(COMMAND)(self.on_command)
+        app.action(re.compile("^" + re.escape(kit.ACTION_PREFIX)))(self.on_action)
+        app.view_submission(kit.RECORD_VIEW)(self.on_record_submit)
+        app.view_submission(kit.TEXT_VIEW)(self.on_text_submit)
+        app.error(self.on_error)
+        self.app = app
+
+    # ---- transport ------------------------------------------------------------------------
+
+    async def handle(self, request: web.Request) -> web.Response:
+        """``POST /slack/events``: verify, parse-check, then dispatch to Bolt."""
+        if self.socket_mode:
+            return web.json_response({"error": "this server receives Slack over Socket Mode"}, status=404)
+        body = await request.read()
+        if not signature_ok(self.signing_secret, body, request.headers.get("X-Slack-Request-Timestamp"),
+                            request.headers.get("X-Slack-Signature")):
+            log.info("refused a Slack request: missing, wrong or stale signature")
+            return web.json_response({"error": "invalid request"}, status=401)
+        try:
+            text = body.decode("utf-8")
+        except UnicodeDecodeError:
+            return web.json_response({"error": "body is not UTF-8"}, status=400)
+        content_type = extract_content_type({"content-type": [request.headers.get("Content-Type", "")]})
+        parsed = parse_request(text, content_type)
+        if parsed is None:
+            log.info("refused a Slack request: malformed body")
+            return web.json_response({"error": "malformed body"}, status=400)
+        req = AsyncBoltRequest(body=text, query=request.query_string, headers=dict(request.headers))
+        if req.body != parsed:  # Bolt reads any form containing the word "payload" as interactivity
+            req.body = parsed
+            req.context = build_async_context(AsyncBoltContext({}), parsed)
+        return await to_aiohttp_response(await self.app.async_dispatch(req))
+
+    async def on_startup(self, app: web.Application) -> None:
+        """Share one HTTP session for Web API calls; connect Socket Mode when it is used."""
+        self._session = aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=30))
+        self.client.session = self._session
+        if self.socket_mode:
+            from slack_bolt.adapter.socket_mode.aiohttp import AsyncSocketModeHandler
+            self._socket = AsyncSocketModeHandler(self.app, self.app_token, logger=quiet_slack_loggers(),
+                                                  web_client=self.client)
+            await self._socket.connect_async()
+            log.info("Slack Socket Mode connected")
+
+    async def on_cleanup(self, app: web.Application) -> None:
+        if self._socket is not None:
+            await self._socket.close_async()
+            self._socket = None
+        for task in list(self._tasks):
+            task.cancel()
+        if self._session is not None:
+            await self._session.close()
+            self._session = None
+            self.client.session = None
+
+    # ---- the engine (in a worker thread: it is synchronous SQLite) -------------------------
+
+    async def turn(self, dm: str, user: str, event: Event, *, once: str | None = None) -> list[Reply] | None:
+        """One engine turn for ``user`` in their DM ``dm``; None when ``once`` was seen before.
+
+        The replies end with where the conversation now is (unless they already show it), so a
+        message updated in place always has the buttons that move it on.
+        """
+        return await asyncio.to_thread(self._turn, dm, user, event, once)
+
+    def _turn(self, dm: str, user: str, event: Event, once: str | None) -> list[Reply] | None:
+        db = self.engine.db
+        if once:
+            with db_lock(db):
+                if conversations.seen_event(db, once):
+                    return None
+        replies = self.engine.handle(CHANNEL, dm, user, event)
+        if any(r.kind == "stale" for r in replies):
+            return replies
+        with db_lock(db):
+            now = self.engine.current(CHANNEL, dm, user)
+        if now and not any(r == now[-1] for r in replies):
+            replies = replies + [now[-1]]
+        return replies
+
+    async def dm_of(self, user: str) -> str:
+        """The id of ``user``'s direct message with the bot (``conversations.open``, remembered)."""
+        dm = self._dms.get(user)
+        if dm is None:
+            resp = await self.client.conversations_open(users=user)
+            dm = self._dms[user] = resp["channel"]["id"]
+        return dm
+
+    # ---- showing replies ------------------------------------------------------------------
+
+    async def show(self, dm: str, user: str, replies: list[Reply], ts: str | None = None) -> None:
+        """Update message ``ts`` in place with ``replies``, or post a new message when there is none."""
+        stale = next((r for r in replies if r.kind == "stale"), None)
+        if stale is not None:
+            await self.client.chat_postEphemeral(channel=dm, user=user, text=stale.text,
+                                                 blocks=kit.reply_blocks(stale, ""))
+            return
+        text, blocks = kit.message(replies, uuid.uuid4().hex[:12])
+        if ts:
+            await self.client.chat_update(channel=dm, ts=ts, text=text, blocks=blocks)
+        else:
+            ts = (await self.client.chat_postMessage(channel=dm, text=text, blocks=blocks))["ts"]
+        await self._set_live(dm, ts, blocks)
+
+    async def _set_live(self, dm: str, ts: str, blocks: list[dict[str, Any]]) -> None:
+        """Remember the message with the live buttons; take them off the one before."""
+        before = self._live.pop(dm, None)
+        self._live[dm] = (ts, blocks)
+        while len(self._live) > MAX_LIVE:
+            self._live.popitem(last=False)
+        if before is None or before[0] == ts:
+            return
+        old_ts, old_blocks = before
+        kept = [b for b in old_blocks if b.get("type") != "actions"] + kit.moved_blocks()[1]
+        try:
+            await self.client.chat_update(channel=dm, ts=old_ts, text=kit.MOVED, blocks=kept[-kit.MAX_BLOCKS:])
+        except SlackApiError as exc:  # deleted by the user, say: nothing to take away
+            log.info("could not retire an older message: %s", exc.response.get("error"))
+
+    async def open_form(self, trigger_id: str | None, reply: Reply, dm: str, ts: str | None,
+                        intro: str | None = None) -> None:
+        meta = json.dumps({"t": reply.token, "c": dm, "ts": ts}, separators=(",", ":"))
+        if not trigger_id:
+            return
+        view = kit.record_modal(reply, meta, intro) if reply.form else kit.text_modal(reply, meta)
+        await self.client.views_open(trigger_id=trigger_id, view=view)
+
+    async def publish_home(self, user: str, dm: str | None = None) -> None:
+        dm = dm or await self.dm_of(user)
+
+        def work() -> tuple[list[Reply], list[Reply]]:
+            return (self.engine.handle(CHANNEL, dm, user, Event("mine")),
+                    self.engine.handle(CHANNEL, dm, user, Event("topics")))
+        mine, topics = await asyncio.to_thread(work)
+        await self.client.views_publish(user_id=user, view=kit.home_view(mine, topics, uuid.uuid4().hex[:12]))
+
+    # ---- listeners ------------------------------------------------------------------------
+
+    async def on_message(self, ack, body: dict[str, Any], event: dict[str, Any]) -> None:
+        """Typed words in the DM: an answer, a command word or a question for the myth-busting answers."""
+        await ack()
+        if (event.get("channel_type") != "im" or event.get("subtype") or event.get("bot_id")
+                or not event.get("user") or not event.get("channel")):
+            return
+        user, dm = event["user"], event["channel"]
+        self._dms[user] = dm
+        replies = await self.turn(dm, user, Event("text", event.get("text") or ""),
+                                  once=f"slack:event:{body.get('event_id')}" if body.get("event_id") else None)
+        if replies is not None:
+            await self.show(dm, user, replies)
+
+    async def on_mention(self, ack, body: dict[str, Any], event: dict[str, Any]) -> None:
+        """``@infoshare ...`` anywhere: the reply goes to the DM, the channel gets a neutral note."""
+        await ack()
+        user, channel = event.get("user"), event.get("channel")
+        if not user or not channel:
+            return
+        text = re.sub(r"<@[A-Z0-9]+(?:\|[^>]*)?>", " ", event.get("text") or "").strip()
+        dm = await self.dm_of(user)
+        replies = await self.turn(dm, user, Event("text", text),
+                                  once=f"slack:event:{body.get('event_id')}" if body.get("event_id") else None)
+        if replies is None:
+            return
+        if channel != dm:
+            await self.client.chat_postEphemeral(channel=channel, user=user, text=PRIVATE_NOTE,
+                                                 thread_ts=event.get("thread_ts"))
+        await self.show(dm, user, replies)
+
+    async def on_home_opened(self, ack, event: dict[str, Any]) -> None:
+        await ack()
+        if event.get("tab", "home") != "home" or not event.get("user"):
+            return
+        user = event["user"]
+        if str(event.get("channel", "")).startswith("D"):
+            self._dms[user] = event["channel"]
+        await self.publish_home(user)
+
+    async def on_command(self, ack, command: dict[str, Any], respond) -> None:
+        """``/infoshare start [pack] | ask <question> | digest | help`` (anything else is a question)."""
+        await ack()
+        user, channel = command["user_id"], command.get("channel_id")
+        text = (command.get("text") or "").strip()
+        sub, _, rest = text.partition(" ")
+        sub, rest = sub.lower(), rest.strip()
+        dm = await self.dm_of(user)
+        if sub in ("", "help"):
+            replies = await self.turn(dm, user, Event("help"))
+            info = [r for r in replies or [] if r.kind == "info"][:1]
+            blocks = [b for r in info for b in kit.reply_blocks(r, "") if b["type"] != "actions"]
+            await respond(text=kit.fallback_text(info), blocks=blocks + [kit.context(USAGE)],
+                          response_type="ephemeral")
+            return
+        if sub == "start":
+            event = Event("start", rest or None)
+        elif sub == "ask":
+            if not rest:
+                await respond(text=USAGE, response_type="ephemeral")
+                return
+            event = Event("text", rest)
+        elif sub == "digest":
+            event = Event("digest")
+        else:
+            event = Event("text", text)
+        replies = await self.turn(dm, user, event)
+        if replies is None:
+            return
+        if channel != dm:
+            await respond(text=PRIVATE_NOTE, response_type="ephemeral")
+        await self.show(dm, user, replies)
+
+    async def on_action(self, ack, body: dict[str, Any], action: dict[str, Any]) -> None:
+        """A button or select: its core event, once per rendered button; the message updates in place."""
+        await ack()
+        raw = action.get("value") or (action.get("selected_option") or {}).get("value")
+        data = kit.parse_value(raw)
+        user = (body.get("user") or {}).get("id")
+        if not data or not user:
+            return
+        container = body.get("container") or {}
+        in_message = container.get("type") == "message" and not container.get("is_ephemeral")
+        dm = (body.get("channel") or {}).get("id") if in_message else None
+        dm = dm or await self.dm_of(user)
+        ts = container.get("message_ts") if in_message else None
+        once = "slack:click:" + hashlib.sha256(f"{action.get('action_id')}\0{raw}".encode()).hexdigest()[:32]
+        trigger = body.get("trigger_id")
+        if "a" in data:
+            await self.on_adapter_action(data, dm, user, ts, trigger, once)
+            return
+        replies = await self.turn(dm, user, kit.event_of(data), once=once)
+        if replies is None:
+            return
+        form = next((r for r in replies if r.kind in ("record_form", "record_field") and r.form), None)
+        if form is not None:
+            intro = next((r.text for r in replies if r.kind == "record_form"), None)
+            await self.open_form(trigger, form, dm, ts, intro)
+        await self.show(dm, user, replies, ts)
+        if container.get("type") == "view":
+            await self.publish_home(user, dm)
+
+    async def on_adapter_action(self, data: dict[str, Any], dm: str, user: str, ts: str | None,
+                                trigger: str | None, once: str) -> None:
+        """Open the record form again, or the box for a typed answer, if the step is still current."""
+        def work() -> tuple[list[Reply] | None, list[Reply]]:
+            probe = self._turn(dm, user, Event("where", token=data.get("t")), once)
+            if probe is None or any(r.kind == "stale" for r in probe):
+                return probe, []
+            with db_lock(self.engine.db):
+                return probe, self.engine.current(CHANNEL, dm, user)
+        probe, now = await asyncio.to_thread(work)
+        if probe is None:
+            return
+        if any(r.kind == "stale" for r in probe):
+            await self.show(dm, user, probe)
+            return
+        reply = next((r for r in now if r.kind == "record_field" and r.token == data.get("t")), None)
+        if reply is not None:
+            await self.open_form(trigger, reply, dm, ts)
+
+    def _meta(self, view: dict[str, Any]) -> dict[str, Any] | None:
+        try:
+            meta = json.loads(view.get("private_metadata") or "")
+        except ValueError:
+            return None
+        return meta if isinstance(meta, dict) and isinstance(meta.get("c"), str) else None
+
+    async def on_record_submit(self, ack, body: dict[str, Any], view: dict[str, Any]) -> None:
+        """The record modal: errors go back onto the fields; the summary replaces the DM message."""
+        meta, user = self._meta(view), (body.get("user") or {}).get("id")
+        if meta is None or not user:
+            await ack(response_action="update", view=kit.notice_view("This form is out of date. Nothing was changed."))
+            return
+        values = kit.form_values((view.get("state") or {}).get("values") or {})
+        replies = await self.turn(meta["c"], user, Event("record_submit", token=meta.get("t"), values=values))
+        stale = next((r for r in replies or [] if r.kind == "stale"), None)
+        if stale is not None:
+            await ack(response_action="update", view=kit.notice_view(stale.text))
+            return
+        errors = next((r for r in replies or [] if r.kind == "form_errors"), None)
+        if errors is not None:
+            await ack(response_action="errors", errors=kit.view_errors(errors.errors or {}, view.get("blocks") or []))
+            return
+        await ack()
+        await self.show(meta["c"], user, replies or [], meta.get("ts"))
+
+    async def on_text_submit(self, ack, body: dict[str, Any], view: dict[str, Any]) -> None:
+        """A typed answer from its modal (the reason for leaving without recording)."""
+        meta, user = self._meta(view), (body.get("user") or {}).get("id")
+        if meta is None or not user:
+            await ack(response_action="update", view=kit.notice_view("This form is out of date. Nothing was changed."))
+            return
+        values = kit.form_values((view.get("state") or {}).get("values") or {})
+        text = next((v for v in values.values() if isinstance(v, str)), "") or ""
+        replies = await self.turn(meta["c"], user, Event("text", text, token=meta.get("t")))
+        stale = next((r for r in replies or [] if r.kind == "stale"), None)
+        if stale is not None:
+            await ack(response_action="update", view=kit.notice_view(stale.text))
+            return
+        await ack()
+        await self.show(meta["c"], user, replies or [], meta.get("ts"))
+
+    async def on_error(self, error: Exception, body: dict[str, Any], response) -> BoltResponse | None:
+        """The one place errors end: log the type, apologise, show where the conversation is."""
+        kind = body.get("type") or ("slash_command" if body.get("command") else "request")
+        log.error("Slack %s failed: %s", kind, type(error).__name__, exc_info=error)
+        user = _user_of(body)
+        if user:
+            task = asyncio.ensure_future(self._apologise(user))
+            self._tasks.add(task)
+            task.add_done_callback(self._tasks.discard)
+        if response is not None:
+            return BoltResponse(status=200, body="")
+        return None
+
+    async def _apologise(self, user: str) -> None:
+        try:
+            dm = await self.dm_of(user)
+            try:
+                with_now = await asyncio.to_thread(self._current_locked, dm, user)
+            except Exception:  # the store itself failed: apologise anyway
+                with_now = []
+            await self.show(dm, user, [Reply("error", APOLOGY)] + with_now[-1:])
+        except Exception as exc:  # Slack unreachable too: nothing more to do than say so in the log
+            log.error("could not apologise to a Slack user: %s", type(exc).__name__)
+
+    def _current_locked(self, dm: str, user: str) -> list[Reply]:
+        with db_lock(self.engine.db):
+            return self.engine.current(CHANNEL, dm, user)
+
+
+def from_env(engine, config, socket_mode: bool = False) -> SlackChannel | str:
+    """The Slack channel from Bolt's usual environment variables, or why it stays off.
+
+    ``SLACK_BOT_TOKEN`` always; ``SLACK_SIGNING_SECRET`` over HTTP; ``SLACK_APP_TOKEN`` with
+    Socket Mode; ``INFOSHARE_SLACK_API_URL`` replaces the Web API base URL (tests, proxies).
+    """
+    token = os.environ.get("SLACK_BOT_TOKEN")
+    secret = os.environ.get("SLACK_SIGNING_SECRET")
+    app_token = os.environ.get("SLACK_APP_TOKEN")
+    api_url = os.environ.get("INFOSHARE_SLACK_API_URL")
+    if not token:
+        return "SLACK_BOT_TOKEN is not set"
+    if socket_mode and not app_token:
+        return "--slack-socket-mode needs SLACK_APP_TOKEN (an app-level token, xapp-...)"
+    if not socket_mode and not secret:
+        return "SLACK_SIGNING_SECRET is not set"
+    kwargs: dict[str, Any] = {"token": token}
+    if api_url:
+        kwargs["base_url"] = api_url if api_url.endswith("/") else api_url + "/"
+    client = AsyncWebClient(**kwargs)
+    return SlackChannel(engine, client, signing_secret=secret, app_token=app_token if socket_mode else None)
