@@ -1,0 +1,354 @@
+"""Teams payloads without botbuilder: core replies as Adaptive Cards, card clicks and typed words as core events.
+
+Everything here is plain JSON in and out, so it is tested without a server and survives a move
+from botbuilder to the Microsoft 365 Agents SDK unchanged. ``bot/teams.py`` sends what
+:func:`render_turn` returns and feeds :func:`event_from_submit` / :func:`event_from_text` to the
+engine.
+
+Every button is an ``Action.Submit`` whose data is the core event it stands for (see
+:func:`dialogs.events.choice_event`), under the key ``"infoshare"``; a card's inputs are named
+``field:<field id>`` so they never collide with it. Cards use Adaptive Cards 1.5 at most.
+
+Example:
+    >>> from dialogs.events import Choice, Reply
+    >>> q = Reply("question", "Is a child at immediate risk of harm right now?", title="Question 1",
+    ...           choices=[Choice("answer", "Yes", "yes")], token="ab12cd34.1")
+    >>> card = render(q)
+    >>> card["actions"][0]["data"]
+    {'infoshare': {'kind': 'answer', 'value': 'yes', 'token': 'ab12cd34.1'}}
+    >>> event_from_submit(card["actions"][0]["data"])
+    Event(kind='answer', value='yes', token='ab12cd34.1', values=None)
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from typing import Any
+
+from dialogs.events import EVENT_KINDS, Event, Reply, choice_event
+
+CARD_CONTENT_TYPE = "application/vnd.microsoft.card.adaptive"
+CARD_SCHEMA = "http://adaptivecards.io/schemas/adaptive-card.json"
+CARD_VERSION = "1.5"
+DATA_KEY = "infoshare"
+INPUT_PREFIX = "field:"
+MAX_TOP_ACTIONS = 6
+"""Teams shows at most six card actions in a row; further ones go to the overflow menu."""
+MAX_INPUT = 2000
+"""Longest value taken from one card input (the engine applies its own, smaller limits)."""
+
+LIVE_KINDS = ("question", "outcome", "record_form", "record_field", "summary", "form_errors")
+"""Replies that show where the walk is; a conversation has one such card, updated in place."""
+
+# Words the adapter itself says (the engine's replies carry everything else).
+WELCOME_TITLE = "infoshare: when and how to share information"
+WELCOME_TEXT = (
+    "I help people who work with children decide whether to share information about a child or "
+    "family. I ask your safeguarding partnership's questions one at a time (Yes, No or Not sure, "
+    "with Back, Start over and Why? at every step), give you an outcome with what to do next, and "
+    "record your decision and its reasons. You can also ask me things in your own words, such as "
+    "\"do I need consent?\". I support, and do not replace, your professional judgement; if a "
+    "child is at immediate risk, call the police (999) or children's social care now.")
+SHARED_WELCOME_TEXT = (
+    "To keep case details out of shared conversations, I only work in a private 1:1 chat. Mention "
+    "me here (or open a chat with me) and I will carry on with you privately.")
+MOVED_TEXT = (
+    "I have replied to you in our private 1:1 chat. To keep case details out of shared "
+    "conversations, decisions and questions are handled there, not here.")
+NO_PRIVATE_CHAT_TEXT = (
+    "To keep case details out of shared conversations I only work in a private 1:1 chat, but I "
+    "could not open one with you from here. Please open a chat with me directly.")
+APOLOGY_TEXT = (
+    "Sorry, something went wrong on my side and I could not finish that. Your place is saved: "
+    "type 'where' to see where you are, or 'start' to begin again.")
+FORM_TEXT = "Check or change the answers below, then select Continue."
+SUBMIT_LABEL = "Continue"
+SEND_LABEL = "Send"
+
+
+@dataclass
+class Outgoing:
+    """One message to post: an Adaptive Card or markdown text. ``live``: the walk's card."""
+
+    card: dict[str, Any] | None = None
+    text: str | None = None
+    live: bool = False
+    kind: str = ""
+
+
+# ---- replies to cards -------------------------------------------------------------------------
+
+def _text(text: str, **extra: Any) -> dict[str, Any]:
+    return {"type": "TextBlock", "text": text, "wrap": True, **extra}
+
+
+def _data(event: Event) -> dict[str, Any]:
+    ev: dict[str, Any] = {"kind": event.kind}
+    if event.value is not None:
+        ev["value"] = event.value
+    if event.token is not None:
+        ev["token"] = event.token
+    if event.values is not None:
+        ev["values"] = event.values
+    return {DATA_KEY: ev}
+
+
+def _submit(title: str, data: dict[str, Any], style: str | None = None, inputs: bool = False) -> dict[str, Any]:
+    action: dict[str, Any] = {"type": "Action.Submit", "title": title, "data": data}
+    if style in ("primary", "positive"):
+        action["style"] = "positive"
+    elif style in ("danger", "destructive"):
+        action["style"] = "destructive"
+    if not inputs:
+        action["associatedInputs"] = "none"
+    return action
+
+
+def _overflow(actions: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    for a in actions[MAX_TOP_ACTIONS - 1:] if len(actions) > MAX_TOP_ACTIONS else []:
+        a["mode"] = "secondary"
+    return actions
+
+
+def _card(body: list[dict[str, Any]], actions: list[dict[str, Any]]) -> dict[str, Any]:
+    card: dict[str, Any] = {"type": "AdaptiveCard", "$schema": CARD_SCHEMA, "version": CARD_VERSION, "body": body}
+    if actions:
+        card["actions"] = _overflow(actions)
+    return card
+
+
+def _sources(reply: Reply) -> list[dict[str, Any]]:
+    if not reply.citations:
+        return []
+    cites = "; ".join(f'{c["seed"]}, "{c["section"]}"' for c in reply.citations)
+    return [_text(f"Source: {cites}", isSubtle=True, size="Small", spacing="Medium")]
+
+
+def _header(reply: Reply) -> list[dict[str, Any]]:
+    body: list[dict[str, Any]] = []
+    if reply.title:
+        color = {"error": "Attention", "stale": "Warning", "privacy": "Warning", "form_errors": "Attention"}
+        extra = {"color": color[reply.kind]} if reply.kind in color else {}
+        body.append(_text(reply.title, weight="Bolder", size="Medium", **extra))
+    if reply.text:
+        extra = {"color": "Attention"} if reply.kind == "error" and not reply.title else {}
+        body.append(_text(reply.text, **extra))
+    if reply.facts:
+        body.append({"type": "FactSet", "facts": [{"title": str(k), "value": str(v)} for k, v in reply.facts]})
+    for heading, items in reply.lists:
+        body.append(_text(heading, weight="Bolder", spacing="Medium"))
+        body.append(_text("\n".join(f"- {item}" for item in items)))
+    return body
+
+
+def render(reply: Reply) -> dict[str, Any]:
+    """Any reply as a card: title, text, facts, lists, sources and one button per choice."""
+    actions = [_submit(c.label, _data(choice_event(reply, c)), c.style) for c in reply.choices]
+    return _card(_header(reply) + _sources(reply), actions)
+
+
+def _field_value(field: dict[str, Any], values: dict[str, Any] | None) -> str | None:
+    raw = (values or {}).get(field["id"], field.get("value"))
+    if raw is None:
+        return None
+    if isinstance(raw, list):
+        return ",".join(str(v) for v in raw)
+    return str(raw)[:MAX_INPUT]
+
+
+def _input(field: dict[str, Any], value: str | None, label: str, required: bool) -> dict[str, Any]:
+    inp: dict[str, Any] = {"id": INPUT_PREFIX + field["id"], "label": label, "isRequired": required,
+                           "errorMessage": "Please answer this."}
+    if field["kind"] == "text":
+        inp.update(type="Input.Text", isMultiline=field["id"] == "reason", maxLength=MAX_INPUT)
+    else:
+        inp.update(type="Input.ChoiceSet", isMultiSelect=field["kind"] == "multi",
+                   style="expanded" if field["kind"] == "multi" or len(field.get("choices") or []) <= 4 else "compact",
+                   choices=[{"title": str(c["label"]), "value": str(c["value"])} for c in field.get("choices") or []])
+    if value not in (None, ""):
+        inp["value"] = value
+    return inp
+
+
+def _condition(field: dict[str, Any], form: list[dict[str, Any]]) -> str:
+    """``(only if <prompt> is <choice>)`` for a field with ``when``; cards cannot hide it until then."""
+    parts = []
+    by_id = {f["id"]: f for f in form}
+    for other_id, wanted in (field.get("when") or {}).items():
+        other = by_id.get(other_id, {"prompt": other_id})
+        label = next((c["label"] for c in other.get("choices") or [] if c["value"] == wanted), wanted)
+        parts.append(f"'{other['prompt']}' is '{label}'")
+    return f" (only if {' and '.join(parts)})" if parts else ""
+
+
+def render_form(form: list[dict[str, Any]], *, token: str | None, title: str = "Record the decision",
+                text: str = FORM_TEXT, citations: list[dict[str, str]] | None = None,
+                nav: list[tuple[Event, str, str | None]] = (), errors: dict[str, str] | None = None,
+                values: dict[str, Any] | None = None) -> dict[str, Any]:
+    """The record step as one card: an input per field, server-side errors under their field.
+
+    ``values`` (what was just submitted) win over each field's ``value`` so far; ``nav`` are the
+    extra buttons (Back, Leave without recording) as ``(event, label, style)``.
+    """
+    errors = errors or {}
+    body: list[dict[str, Any]] = [_text(title, weight="Bolder", size="Medium")]
+    if text:
+        body.append(_text(text))
+    if errors:
+        body.append(_text("Please correct the fields marked below.", color="Attention", weight="Bolder"))
+    known = {f["id"] for f in form}
+    for f in form:
+        conditional = bool(f.get("when"))
+        label = f["prompt"] + _condition(f, form) + ("" if f.get("required", True) else " (optional)")
+        body.append(_input(f, _field_value(f, values), label, bool(f.get("required", True)) and not conditional))
+        if f["id"] in errors:
+            body.append(_text(errors[f["id"]], color="Attention", size="Small", spacing="None"))
+    for fid, message in errors.items():  # an error for a field the form does not show
+        if fid not in known:
+            body.append(_text(message, color="Attention", size="Small"))
+    body += _sources(Reply("record_form", "", citations=list(citations or [])))
+    actions = [_submit(SUBMIT_LABEL, _data(Event("record_submit", token=token)), "positive", inputs=True)]
+    actions += [_submit(label, _data(ev), style) for ev, label, style in nav]
+    return _card(body, actions)
+
+
+def render_field(reply: Reply, errors: dict[str, str] | None = None) -> dict[str, Any]:
+    """One field on its own (the reason for leaving without recording): typed text, sent as text."""
+    field = dict(reply.field or {"id": "value", "kind": "text", "prompt": reply.text})
+    body = _header(Reply(reply.kind, reply.text, title=reply.title))
+    body.append(_input(field, None, field.get("prompt", ""), bool(field.get("required", True))))
+    for message in (errors or {}).values():
+        body.append(_text(message, color="Attention", size="Small", spacing="None"))
+    body += _sources(reply)
+    send = {DATA_KEY: {"kind": "text", "token": reply.token, "input": INPUT_PREFIX + field["id"]}}
+    actions = [_submit(SEND_LABEL, send, "positive", inputs=True)]
+    actions += [_submit(c.label, _data(choice_event(reply, c)), c.style) for c in reply.choices if c.kind != "choose"]
+    return _card(body, actions)
+
+
+def _nav(reply: Reply) -> list[tuple[Event, str, str | None]]:
+    return [(choice_event(reply, c), c.label, c.style) for c in reply.choices if c.kind != "choose"]
+
+
+def render_turn(replies: list[Reply], *, current: list[Reply] | None = None,
+                submitted: dict[str, Any] | None = None) -> list[Outgoing]:
+    """A turn's replies as messages, in order; the one showing where the walk is has ``live=True``.
+
+    ``record_form`` and the ``record_field`` after it become one form card. ``form_errors`` is
+    drawn over the form from ``current`` (the engine's :meth:`~dialogs.conversation.Engine.current`)
+    with the ``submitted`` values kept. Long markdown (the digest) goes as a text message, since
+    card text has no headings or tables.
+    """
+    out: list[Outgoing] = []
+    intro: Reply | None = None
+    for r in replies:
+        if r.kind == "record_form":
+            intro = r
+            if not any(x.kind == "record_field" and x.form for x in replies):
+                out.append(Outgoing(card=render_form(r.form or [], token=r.token, text=r.text,
+                                                     citations=r.citations), live=True, kind=r.kind))
+            continue
+        if r.kind == "record_field" and r.form:
+            text = intro.text if intro else FORM_TEXT
+            cites = intro.citations if intro else r.citations
+            out.append(Outgoing(card=render_form(r.form, token=r.token, text=text, citations=cites, nav=_nav(r)),
+                                live=True, kind=r.kind))
+            continue
+        if r.kind == "record_field":
+            out.append(Outgoing(card=render_field(r), live=True, kind=r.kind))
+            continue
+        if r.kind == "form_errors":
+            base = next((x for x in current or [] if x.kind == "record_field"), None)
+            if base is not None and base.form:
+                card = render_form(base.form, token=r.token or base.token, nav=_nav(base), errors=r.errors,
+                                   values=submitted, citations=base.citations)
+            elif base is not None:
+                card = render_field(base, errors=r.errors)
+            else:
+                card = render(Reply("form_errors", r.text, facts=list((r.errors or {}).items())))
+            out.append(Outgoing(card=card, live=True, kind=r.kind))
+            continue
+        if r.kind == "info" and not r.choices and "\n" in r.text:
+            out.append(Outgoing(text=(f"**{r.title}**\n\n" if r.title else "") + r.text, kind=r.kind))
+            continue
+        out.append(Outgoing(card=render(r), live=r.kind in LIVE_KINDS, kind=r.kind))
+    lives = [o for o in out if o.live]
+    for o in lives[:-1]:  # one live card a turn: the last
+        o.live = False
+    return out
+
+
+# ---- the adapter's own messages ---------------------------------------------------------------
+
+def chat_link(app_id: str | None) -> str | None:
+    """A deep link that opens the user's 1:1 chat with the bot (None without an app id)."""
+    return f"https://teams.microsoft.com/l/chat/0/0?users=28:{app_id}" if app_id else None
+
+
+def welcome_card(shared: bool, app_id: str | None = None) -> dict[str, Any]:
+    """What the bot does, shown when it is installed; in a team or group chat, no buttons that start a case."""
+    body = [_text(WELCOME_TITLE, weight="Bolder", size="Medium"), _text(WELCOME_TEXT)]
+    if shared:
+        body.append(_text(SHARED_WELCOME_TEXT))
+        link = chat_link(app_id)
+        actions = [{"type": "Action.OpenUrl", "title": "Open a private chat", "url": link}] if link else []
+        return _card(body, actions)
+    actions = [_submit("Start a decision", _data(Event("start")), "positive"),
+               _submit("Topics", _data(Event("topics"))), _submit("Help", _data(Event("help")))]
+    return _card(body, actions)
+
+
+def moved_card(app_id: str | None, moved: bool) -> dict[str, Any]:
+    """The short, neutral note left in a shared conversation (never any case content)."""
+    body = [_text(MOVED_TEXT if moved else NO_PRIVATE_CHAT_TEXT)]
+    link = chat_link(app_id)
+    return _card(body, [{"type": "Action.OpenUrl", "title": "Open a private chat", "url": link}] if link else [])
+
+
+# ---- clicks and typed words to events ---------------------------------------------------------
+
+def _short(value: Any, limit: int = 200) -> str | None:
+    return value[:limit] if isinstance(value, str) else None
+
+
+def event_from_submit(value: Any) -> Event | None:
+    """The core event an ``Action.Submit`` stands for, or None when the payload is not ours."""
+    if not isinstance(value, dict) or not isinstance(value.get(DATA_KEY), dict):
+        return None
+    data = value[DATA_KEY]
+    kind = data.get("kind")
+    if kind not in EVENT_KINDS:
+        return None
+    token = _short(data.get("token"))
+    inputs = {k[len(INPUT_PREFIX):]: v for k, v in value.items() if isinstance(k, str) and k.startswith(INPUT_PREFIX)}
+    inputs = {k: (v[:MAX_INPUT] if isinstance(v, str) else None) for k, v in inputs.items()}
+    if kind == "record_submit":
+        return Event("record_submit", token=token, values={k: v for k, v in inputs.items() if v not in (None, "")})
+    if kind == "text" and isinstance(data.get("input"), str):
+        typed = value.get(data["input"])
+        return Event("text", typed[:MAX_INPUT] if isinstance(typed, str) else "", token=token)
+    values = data.get("values")
+    if kind == "choose":
+        picked = values.get("value") if isinstance(values, dict) else None
+        return Event("choose", _short(data.get("value")), token=token, values={"value": _short(picked)})
+    return Event(kind, _short(data.get("value")), token=token)
+
+
+_ASK = re.compile(r"^ask\b[\s:,-]*(.*)$", re.IGNORECASE | re.DOTALL)
+
+
+def event_from_text(text: str | None) -> Event:
+    """Typed words (the bot's mention already removed) as an event; the manifest's commands first.
+
+    ``digest`` asks for the digest wherever the conversation is; ``ask <question>`` is the
+    question; everything else is free text for the engine (yes, back, why, a question...).
+    """
+    words = " ".join((text or "").split())[:MAX_INPUT]
+    low = words.lower().rstrip(".!")
+    if low == "digest":
+        return Event("digest")
+    m = _ASK.match(words)
+    if m:
+        return Event("text", m.group(1)) if m.group(1).strip() else Event("topics")
+    return Event("text", words)
