@@ -1,0 +1,507 @@
+"""Microsoft Teams: ``POST /api/messages`` through botbuilder's CloudAdapter, and the Teams app package.
+
+Every botbuilder import of the project lives in this one module (botbuilder-python is archived;
+a move to the Microsoft 365 Agents SDK should touch only this file). Cards and the conversion of
+clicks and typed words to core events are plain JSON in :mod:`bot.teams_cards`.
+
+What happens to one request:
+
+1. :meth:`TeamsChannel.handle` refuses bad input with a 4xx and changes nothing: a content type
+   other than JSON (415), a body over :data:`bot.server.MAX_BODY` (413), malformed JSON, no
+   activity ``type``, or an activity without a conversation or a usable ``serviceUrl`` (400).
+2. The Bot Framework token is checked by ``ConfigurationBotFrameworkAuthentication``. With an
+   app id configured, no token or a bad one is refused (401) before anything is stored. Without
+   an app id, which :func:`from_env` only allows with ``--dev`` on a loopback address, nothing is
+   checked and replies may only go to a loopback ``serviceUrl``.
+3. ``CloudAdapter.process_activity`` runs the turn. A redelivered activity (same conversation
+   and activity id) is seen once (:func:`storage.conversations.seen_event`) and ignored after.
+   In a personal chat the activity becomes a core :class:`~dialogs.events.Event`, the engine
+   answers, and the replies go back as Adaptive Cards; the card that shows where the walk is
+   (question, outcome, record form, summary) is updated in place when it was clicked.
+4. In a team channel or group chat the bot never discusses a case: it opens (or finds) the
+   user's 1:1 chat with ``create_conversation`` (which needs the user's Teams id, AAD object id
+   and tenant), continues there, and leaves only a short neutral note where it was mentioned.
+5. Faults are handled in one place, :meth:`TeamsChannel.on_turn_error`: the user gets an apology,
+   the log gets the fault's type and code lines, never message text.
+
+We call ``CloudAdapter.process_activity`` rather than ``CloudAdapter.process`` because the latter
+answers a malformed body, a missing Content-Type or an undecodable token with a 500; its three
+steps (parse, authenticate, run) are done here with 4xx answers instead.
+
+Example (the server does this; see ``infoshare serve``)::
+
+    channel = from_env(engine, config, dev=False, host="0.0.0.0")
+    if isinstance(channel, str):
+        print("Teams not enabled:", channel)
+    else:
+        app.router.add_post("/api/messages", channel.handle)
+        await channel.send_proactive("00000000-0000-0000-0000-00000000000a", "**Weekly digest** ...")
+"""
+
+from __future__ import annotations
+
+import asyncio
+import html
+import json
+import logging
+import os
+import re
+import traceback
+import zipfile
+from dataclasses import dataclass
+from importlib import metadata
+from pathlib import Path
+from typing import Any, Callable
+from urllib.parse import urlsplit
+
+from aiohttp import web
+from botbuilder.core import CardFactory, InvokeResponse, MessageFactory, TurnContext
+from botbuilder.core.teams import TeamsActivityHandler
+from botbuilder.integration.aiohttp import CloudAdapter, ConfigurationBotFrameworkAuthentication
+from botbuilder.schema import Activity, ActivityTypes, ChannelAccount, ConversationParameters, ConversationReference
+
+from bot import teams_cards as cards
+from bot.server import MAX_BODY, is_loopback
+from dialogs.events import Event
+from storage import references
+from storage.conversations import seen_event
+from storage.db import db_lock
+
+CHANNEL = "teams"
+"""The engine's channel name: conversations, audit rows and ``[leads] teams = [...]`` use it."""
+SHARED_TYPES = ("channel", "groupChat")
+APP_TYPES = {"multitenant": "MultiTenant", "singletenant": "SingleTenant", "userassignedmsi": "UserAssignedMSI"}
+MANIFEST_DIR = Path(__file__).resolve().parents[1] / "manifest" / "teams"
+GUID = re.compile(r"^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$")
+_MENTION = re.compile(r"<at\b[^>]*>.*?</at>", re.IGNORECASE | re.DOTALL)
+
+log = logging.getLogger("infoshare.teams")
+
+
+@dataclass
+class TeamsSettings:
+    """The Bot Framework settings, under the attribute names ConfigurationBotFrameworkAuthentication reads."""
+
+    APP_ID: str = ""
+    APP_PASSWORD: str = ""
+    APP_TYPE: str = "MultiTenant"
+    APP_TENANTID: str = ""
+
+    @classmethod
+    def from_environ(cls) -> "TeamsSettings":
+        """``MicrosoftAppId``, ``MicrosoftAppPassword``, ``MicrosoftAppType``, ``MicrosoftAppTenantId``."""
+        return cls(APP_ID=os.environ.get("MicrosoftAppId", "").strip(),
+                   APP_PASSWORD=os.environ.get("MicrosoftAppPassword", ""),
+                   APP_TYPE=os.environ.get("MicrosoftAppType", "").strip() or "MultiTenant",
+                   APP_TENANTID=os.environ.get("MicrosoftAppTenantId", "").strip())
+
+    def problem(self) -> str | None:
+        """Why these settings cannot work, or None."""
+        kind = APP_TYPES.get(self.APP_TYPE.lower())
+        if kind is None:
+            return f"MicrosoftAppType must be one of {', '.join(APP_TYPES.values())}, not {self.APP_TYPE!r}"
+        if kind in ("MultiTenant", "SingleTenant") and not self.APP_PASSWORD:
+            return f"MicrosoftAppPassword is not set (needed with MicrosoftAppType={kind})"
+        if kind in ("SingleTenant", "UserAssignedMSI") and not self.APP_TENANTID:
+            return f"MicrosoftAppTenantId is not set (needed with MicrosoftAppType={kind})"
+        return None
+
+
+def from_env(engine, config, *, dev: bool = False, host: str = "127.0.0.1") -> "TeamsChannel | str":
+    """The Teams channel configured from the environment, or a sentence saying why it stays off.
+
+    Authentication is never off by accident: without ``MicrosoftAppId`` the channel runs only
+    with ``dev=True`` (``infoshare serve --dev``), and ``dev`` only on a loopback ``host``.
+    """
+    settings = TeamsSettings.from_environ()
+    if dev and not is_loopback(host):
+        return f"--dev turns Teams authentication off, so it is refused on the non-loopback address {host!r}"
+    if not settings.APP_ID:
+        if not dev:
+            return ("MicrosoftAppId is not set: set MicrosoftAppId and MicrosoftAppPassword (see "
+                    "manifest/teams/README.md), or use `infoshare serve --dev` on 127.0.0.1 for the Emulator and tests")
+        log.warning("Teams authentication is OFF (--dev, no MicrosoftAppId): loopback only")
+    else:
+        problem = settings.problem()
+        if problem:
+            return problem
+    # msrest logs request bodies at DEBUG: keep message text out of the log whatever the root level.
+    logging.getLogger("msrest").setLevel(logging.WARNING)
+    return TeamsChannel(engine, settings, dev=dev)
+
+
+def _error(status: int, reason: str) -> web.Response:
+    return web.json_response({"error": reason}, status=status)
+
+
+def _shape_problem(body: dict[str, Any], dev: bool) -> str | None:
+    """What an activity lacks for the bot to answer it (checked before authentication)."""
+    conversation = body.get("conversation")
+    if not isinstance(conversation, dict) or not isinstance(conversation.get("id"), str) or not conversation["id"]:
+        return "activity has no conversation id"
+    service_url = body.get("serviceUrl")
+    parts = urlsplit(service_url) if isinstance(service_url, str) else None
+    if parts is None or parts.scheme not in ("http", "https") or not parts.hostname:
+        return "activity has no usable serviceUrl"
+    if dev and not is_loopback(parts.hostname):
+        return "without MicrosoftAppId (--dev) replies go only to a loopback serviceUrl"
+    for key in ("from", "recipient"):
+        if key in body and not isinstance(body[key], dict):
+            return f"activity {key} is not an object"
+    if body["type"] == ActivityTypes.message and not isinstance((body.get("from") or {}).get("id"), str):
+        return "message has no sender id"
+    return None
+
+
+def _conversation_key(conversation_id: str) -> str:
+    """A channel thread ``19:...@thread.tacv2;messageid=1`` -> the channel ``19:...@thread.tacv2``."""
+    return conversation_id.split(";", 1)[0]
+
+
+def _user_id(activity: Activity) -> str:
+    """The AAD object id when Teams gives it (``[leads] teams`` lists those), else the Teams user id."""
+    user = activity.from_property
+    return (user.aad_object_id or user.id) if user else ""
+
+
+def _is_shared(activity: Activity) -> bool:
+    conv = activity.conversation
+    return bool(conv and (conv.conversation_type in SHARED_TYPES or conv.is_group))
+
+
+def _tenant(activity: Activity) -> str | None:
+    data = activity.channel_data if isinstance(activity.channel_data, dict) else {}
+    tenant = data.get("tenant") if isinstance(data.get("tenant"), dict) else {}
+    return (activity.conversation.tenant_id if activity.conversation else None) or tenant.get("id")
+
+
+def _typed(activity: Activity) -> str:
+    """The message text without @mentions (anyone's) and HTML entities."""
+    return html.unescape(_MENTION.sub(" ", activity.text or "")).strip()
+
+
+def _message(out: cards.Outgoing) -> Activity:
+    if out.card is not None:
+        return MessageFactory.attachment(CardFactory.adaptive_card(out.card))
+    activity = MessageFactory.text(out.text or "")
+    activity.text_format = "markdown"
+    return activity
+
+
+class _Bot(TeamsActivityHandler):
+    """botbuilder's activity routing; every decision is the channel's (and the engine's)."""
+
+    def __init__(self, channel: "TeamsChannel"):
+        self.channel = channel
+
+    async def on_turn(self, turn_context: TurnContext):
+        if await self.channel.first_delivery(turn_context.activity):
+            await super().on_turn(turn_context)
+
+    async def on_message_activity(self, turn_context: TurnContext):
+        await self.channel.on_message(turn_context)
+
+    async def on_teams_members_added_dispatch(self, members_added, team_info, turn_context: TurnContext):
+        await self.channel.on_members_added(members_added, turn_context)
+
+    async def on_members_added_activity(self, members_added, turn_context: TurnContext):  # Emulator
+        await self.channel.on_members_added(members_added, turn_context)
+
+    async def on_invoke_activity(self, turn_context: TurnContext) -> InvokeResponse:
+        # The app declares no invoke features (task modules, message extensions, Action.Execute).
+        return InvokeResponse(status=400, body={"error": "infoshare does not handle invoke activities"})
+
+
+class TeamsChannel:
+    """The Teams adapter: one per process, sharing the engine with the other channels.
+
+    Args:
+        engine: the conversation engine (:class:`dialogs.conversation.Engine`).
+        settings: the Bot Framework settings (:meth:`TeamsSettings.from_environ`).
+        dev: authentication is off (no app id); replies only to loopback service URLs.
+    """
+
+    def __init__(self, engine, settings: TeamsSettings, *, dev: bool = False):
+        self.engine, self.settings = engine, settings
+        self.dev = dev and not settings.APP_ID
+        self.db = engine.db
+        references.ensure_schema(self.db)
+        self.adapter = CloudAdapter(ConfigurationBotFrameworkAuthentication(settings))
+        self.adapter.on_turn_error = self.on_turn_error
+        self.bot = _Bot(self)
+
+    # ---- HTTP ---------------------------------------------------------------------------------
+
+    async def handle(self, request: web.Request) -> web.Response:
+        """``POST /api/messages``: check, authenticate, run one turn."""
+        if request.content_type != "application/json":
+            return _error(415, "expected Content-Type: application/json")
+        if request.content_length is not None and request.content_length > MAX_BODY:
+            return _error(413, "request body too large")
+        try:
+            raw = await request.read()
+        except web.HTTPRequestEntityTooLarge:
+            return _error(413, "request body too large")
+        try:
+            body = json.loads(raw)
+        except (ValueError, UnicodeDecodeError):
+            return _error(400, "request body is not valid JSON")
+        if not isinstance(body, dict) or not isinstance(body.get("type"), str) or not body["type"]:
+            return _error(400, "request body is not an activity with a type")
+        problem = _shape_problem(body, self.dev)
+        if problem:
+            return _error(400, problem)
+        try:
+            activity = Activity().deserialize(body)
+        except Exception:  # msrest raises several kinds for values of the wrong type
+            return _error(400, "activity does not match the Bot Framework schema")
+        auth = self.adapter.bot_framework_authentication
+        try:
+            result = await auth.authenticate_request(activity, request.headers.get("Authorization", ""))
+        except PermissionError as exc:  # (an OSError, so first) no token, or not one for this bot
+            log.warning("refused an activity: %s", type(exc).__name__)
+            return _error(401, "missing or invalid Bot Framework token")
+        except OSError as exc:  # the token signing keys could not be fetched: try again later
+            log.warning("token check could not run: %s", type(exc).__name__)
+            return _error(503, "could not check the Bot Framework token now")
+        except Exception as exc:  # jwt and key errors for forged or garbled tokens
+            log.warning("refused an activity: %s", type(exc).__name__)
+            return _error(401, "missing or invalid Bot Framework token")
+        invoke = await self.adapter.process_activity(result, activity, self.bot.on_turn)
+        if invoke is not None:
+            return web.json_response(invoke.body, status=invoke.status)
+        return web.Response(status=201)
+
+    # ---- storage (the engine and SQLite are synchronous: run them off the event loop) ---------
+
+    async def _db(self, fn: Callable[..., Any], *args: Any) -> Any:
+        return await asyncio.to_thread(fn, *args)
+
+    def _seen_sync(self, key: str) -> bool:
+        with db_lock(self.db):
+            return seen_event(self.db, key)
+
+    async def first_delivery(self, activity: Activity) -> bool:
+        """Remember the activity (and where to reach its conversation); False if it came before."""
+        if activity.id and activity.conversation:
+            if await self._db(self._seen_sync, f"{CHANNEL}:{activity.conversation.id}:{activity.id}"):
+                log.info("redelivered %s activity ignored", activity.type)
+                return False
+        if activity.type in (ActivityTypes.message, ActivityTypes.conversation_update) and activity.conversation:
+            await self._remember(activity)
+        return True
+
+    async def _remember(self, activity: Activity, conversation_id: str | None = None) -> None:
+        """Save a conversation reference: ids, service URL and tenant, no names (for digests)."""
+        conv = activity.conversation
+        conv_id = conversation_id or _conversation_key(conv.id)
+        personal = conversation_id is not None or not _is_shared(activity)
+        user = activity.from_property if personal else None
+        bot = activity.recipient
+        reference = {
+            "channelId": activity.channel_id, "serviceUrl": activity.service_url, "locale": activity.locale,
+            "bot": {"id": bot.id, "name": bot.name} if bot else None,
+            "conversation": {"id": conv_id, "tenantId": _tenant(activity),
+                             "conversationType": "personal" if personal else conv.conversation_type,
+                             "isGroup": not personal},
+        }
+        keys = [conv_id]
+        if user is not None and user.id:
+            reference["user"] = {"id": user.id, "aadObjectId": user.aad_object_id}
+            keys += [user.id, user.aad_object_id or ""]
+        await self._db(references.save_reference, self.db, CHANNEL, keys, reference)
+
+    # ---- turns --------------------------------------------------------------------------------
+
+    def _event(self, activity: Activity) -> Event:
+        if activity.value is not None:
+            return cards.event_from_submit(activity.value) or Event("text", "")
+        return cards.event_from_text(_typed(activity))
+
+    async def on_message(self, turn_context: TurnContext) -> None:
+        activity = turn_context.activity
+        event = self._event(activity)
+        if _is_shared(activity):
+            await self._move_to_personal(turn_context, event)
+            return
+        clicked = activity.reply_to_id if activity.value is not None else None
+        await self._turn(turn_context, activity.conversation.id, _user_id(activity), event,
+                         clicked=clicked, submitted=activity.value)
+
+    async def _turn(self, turn_context: TurnContext, conversation_id: str, user_id: str, event: Event, *,
+                    clicked: str | None = None, submitted: Any = None) -> None:
+        """One engine turn in a personal conversation, its replies sent (the live card updated in place)."""
+        replies = await self._db(self.engine.handle, CHANNEL, conversation_id, user_id, event)
+        current = None
+        if any(r.kind == "form_errors" for r in replies):
+            current = await self._db(self.engine.current, CHANNEL, conversation_id, user_id)
+        values = {k[len(cards.INPUT_PREFIX):]: v for k, v in submitted.items()
+                  if isinstance(k, str) and k.startswith(cards.INPUT_PREFIX)} if isinstance(submitted, dict) else None
+        outgoing = cards.render_turn(replies, current=current, submitted=values)
+        await self._send(turn_context, f"{conversation_id}:{user_id}", outgoing, clicked)
+
+    async def _send(self, turn_context: TurnContext, card_key: str, outgoing: list[cards.Outgoing],
+                    clicked: str | None) -> None:
+        live = await self._db(references.get_card, self.db, CHANNEL, card_key)
+        for out in outgoing:
+            message = _message(out)
+            if out.live and clicked and live and clicked == live[0]:
+                message.id = live[0]
+                try:
+                    await turn_context.update_activity(message)
+                    continue
+                except Exception as exc:  # deleted or too old to edit: post it as a new card instead
+                    log.warning("card update failed (%s); sending a new card", type(exc).__name__)
+                    message.id = None
+            sent = await turn_context.send_activity(message)
+            if out.live and sent is not None and sent.id:
+                await self._db(references.save_card, self.db, CHANNEL, card_key, sent.id, out.kind)
+        if any(o.kind == "recorded" for o in outgoing) and not any(o.live for o in outgoing):
+            await self._db(references.forget_card, self.db, CHANNEL, card_key)
+
+    async def _move_to_personal(self, turn_context: TurnContext, event: Event) -> None:
+        """A mention in a team or group chat: continue in the user's 1:1 chat, leave a neutral note."""
+        activity = turn_context.activity
+        user, tenant = activity.from_property, _tenant(activity)
+        opened = False
+        if user is not None and user.id and tenant:
+            params = ConversationParameters(
+                is_group=False, bot=activity.recipient, tenant_id=tenant, channel_data={"tenant": {"id": tenant}},
+                members=[ChannelAccount(id=user.id, aad_object_id=user.aad_object_id)])
+
+            async def in_private(private: TurnContext) -> None:
+                nonlocal opened
+                opened = True
+                conv_id = private.activity.conversation.id
+                await self._remember(activity, conversation_id=conv_id)
+                await self._turn(private, conv_id, _user_id(activity), event)
+
+            try:
+                await turn_context.adapter.create_conversation(
+                    self.settings.APP_ID, in_private, params, activity.channel_id, activity.service_url, None)
+            except Exception as exc:
+                if opened:  # the private turn itself failed: on_turn_error apologises
+                    raise
+                log.warning("could not open a personal chat: %s", type(exc).__name__)
+        await turn_context.send_activity(MessageFactory.attachment(CardFactory.adaptive_card(
+            cards.moved_card(self.settings.APP_ID, moved=opened))))
+
+    async def on_members_added(self, members_added: list[ChannelAccount], turn_context: TurnContext) -> None:
+        """The welcome when the app is installed (the bot is among the members added)."""
+        activity = turn_context.activity
+        bot_id = activity.recipient.id if activity.recipient else None
+        if not any(m.id == bot_id for m in members_added or []):
+            return
+        card = cards.welcome_card(shared=_is_shared(activity), app_id=self.settings.APP_ID)
+        await turn_context.send_activity(MessageFactory.attachment(CardFactory.adaptive_card(card)))
+
+    async def on_turn_error(self, turn_context: TurnContext, error: Exception) -> None:
+        """The one place faults land: log the fault (never the text), apologise, keep going."""
+        activity = turn_context.activity
+        where = " < ".join(f"{Path(f.filename).name}:{f.lineno} {f.name}"
+                           for f in reversed(traceback.extract_tb(error.__traceback__)))
+        log.error("Teams turn failed: %s in a %s activity at %s", type(error).__name__,
+                  getattr(activity, "type", "?"), where)
+        if getattr(activity, "name", None) == "ContinueConversation":  # proactive: the caller hears of it
+            raise error
+        try:
+            await turn_context.send_activity(MessageFactory.text(cards.APOLOGY_TEXT))
+        except Exception as exc:
+            log.error("could not send the apology either: %s", type(exc).__name__)
+
+    # ---- proactive ----------------------------------------------------------------------------
+
+    async def send_proactive(self, reference_key: str, text: str) -> str | None:
+        """Post markdown ``text`` (a digest) where ``reference_key`` points; the new message id.
+
+        ``reference_key`` is a conversation id (a channel ``19:...@thread.tacv2`` or a personal
+        chat ``a:...``), or a user's AAD object id or Teams id, for their 1:1 chat with the bot.
+        A conversation is known once someone has talked to the bot there (or it was installed
+        there). Raises :class:`storage.references.UnknownReference` otherwise.
+        """
+        doc = await self._db(references.get_reference, self.db, CHANNEL, reference_key)
+        reference = ConversationReference().deserialize(doc)
+        sent: dict[str, str | None] = {}
+
+        async def post(turn_context: TurnContext) -> None:
+            response = await turn_context.send_activity(_message(cards.Outgoing(text=text)))
+            sent["id"] = response.id if response is not None else None
+
+        await self.adapter.continue_conversation(reference, post, bot_app_id=self.settings.APP_ID)
+        return sent.get("id")
+
+
+# ---- the app package --------------------------------------------------------------------------
+
+def _package_version() -> str:
+    try:
+        return metadata.version("infoshare")
+    except metadata.PackageNotFoundError:  # pragma: no cover - running from a bare checkout
+        return "0.1.0"
+
+
+def png_size(data: bytes) -> tuple[int, int]:
+    """Width and height from a PNG's IHDR header."""
+    if data[:8] != b"\x89PNG\r\n\x1a\n" or data[12:16] != b"IHDR":
+        raise ValueError("not a PNG file")
+    return int.from_bytes(data[16:20], "big"), int.from_bytes(data[20:24], "big")
+
+
+def build_manifest(app_id: str, template: dict[str, Any] | None = None, developer: dict[str, str] | None = None) -> dict[str, Any]:
+    """The manifest with ``id`` and ``botId`` set to ``app_id`` and the package version."""
+    manifest = json.loads(json.dumps(template or json.loads((MANIFEST_DIR / "manifest.json").read_text("utf-8"))))
+    manifest["id"] = app_id
+    manifest["version"] = _package_version()
+    for bot in manifest.get("bots", []):
+        bot["botId"] = app_id
+    manifest["developer"].update({k: v for k, v in (developer or {}).items() if v})
+    return manifest
+
+
+def _developer_settings() -> dict[str, str]:
+    """``[teams]`` in infoshare.toml: developer_name, website_url, privacy_url, terms_url (all optional)."""
+    from bot.config import load_config
+    section = load_config().raw.get("teams", {})
+    if not isinstance(section, dict):
+        raise ValueError("[teams] in the configuration file must be a table")
+    names = {"developer_name": "name", "website_url": "websiteUrl", "privacy_url": "privacyUrl",
+             "terms_url": "termsOfUseUrl"}
+    out = {}
+    for key, field in names.items():
+        value = section.get(key)
+        if value is None:
+            continue
+        if not isinstance(value, str) or (field != "name" and not value.startswith("https://")):
+            raise ValueError(f"[teams] {key} must be {'text' if field == 'name' else 'an https:// address'}")
+        out[field] = value
+    return out
+
+
+def write_package(out_path: str | os.PathLike[str], app_id: str | None = None) -> str:
+    """Write the Teams app package (manifest.json, color.png, outline.png) to ``out_path``.
+
+    ``app_id`` defaults to ``MicrosoftAppId``; it must be the bot registration's Application
+    (client) ID, a GUID. Raises ValueError with a clear message when it is missing or wrong.
+    """
+    app_id = (app_id if app_id is not None else os.environ.get("MicrosoftAppId", "")).strip()
+    if not app_id:
+        raise ValueError("MicrosoftAppId is not set: set it to the Application (client) ID of the Azure "
+                         "bot registration (see manifest/teams/README.md)")
+    if not GUID.match(app_id):
+        raise ValueError(f"MicrosoftAppId must be a GUID like 00000000-0000-0000-0000-000000000000, not {app_id!r}")
+    manifest = build_manifest(app_id, developer=_developer_settings())
+    icons = {}
+    for key, size in (("color", (192, 192)), ("outline", (32, 32))):
+        name = manifest["icons"][key]
+        data = (MANIFEST_DIR / name).read_bytes()
+        if png_size(data) != size:
+            raise ValueError(f"{name} must be {size[0]}x{size[1]} pixels")
+        icons[name] = data
+    out = Path(out_path)
+    if out.parent and not out.parent.exists():
+        raise ValueError(f"the folder {str(out.parent)!r} does not exist")
+    with zipfile.ZipFile(out, "w", compression=zipfile.ZIP_DEFLATED) as z:
+        z.writestr("manifest.json", json.dumps(manifest, indent=2, ensure_ascii=False) + "\n")
+        for name, data in icons.items():
+            z.writestr(name, data)
+    return str(out)
