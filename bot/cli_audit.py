@@ -119,8 +119,10 @@ def purge(days, dry_run, yes, db_path, config_path):
         click.confirm(f"Remove the detail of {n:,} decision(s) recorded before {cutoff}? "
                       "This cannot be undone", abort=True)
     result = store.purge(db, days)
+    refs = result["refs"]
+    where = refs[0] if len(refs) == 1 else f"{len(refs)} purge rows, {refs[0]} to {refs[-1]}"
     click.echo(f"purged {result['purged']:,} decision(s) recorded before {result['cutoff']}; "
-               f"recorded as {result['ref']} (checkpoint {result['checkpoint']})")
+               f"recorded as {where} (checkpoint {result['checkpoint']})")
 
 
 @audit.command()

@@ -140,14 +140,29 @@ def _reasons(conn: sqlite3.Connection, where: str, first: date, last: date, limi
     return [{"reason": r or "(no reason given)", "count": n} for r, n in rows]
 
 
-def _gaps(conn: sqlite3.Connection, start: str, end: str, limit: int) -> tuple[list, list]:
-    topics, unanswered = [], []
+def _gaps(conn: sqlite3.Connection, first: date, last: date, limit: int) -> tuple[list, list]:
+    """Most asked topics and unanswered questions from storage.gaps' tables (empty when absent).
+
+    ``topic_counts`` holds a count per UTC day; ``unanswered`` rows carry ``asked_at`` as UTC ISO
+    text (``...+00:00`` or ``...Z``). Bounds are the period's London midnights, written without a
+    zone suffix so either form compares right. An ``asked_topics`` table of one row per question
+    is read too, if a deployment has one.
+    """
+    start = _utc_bound(first)[:19]
+    end = _utc_bound(last + timedelta(days=1))[:19]
+    counted: dict[tuple[str, str], int] = {}
+    unanswered: list[dict] = []
     try:
+        if _table_exists(conn, "topic_counts"):
+            for p, t, n in conn.execute(
+                    "SELECT pack_id, topic, sum(count) FROM topic_counts WHERE day BETWEEN ? AND ? "
+                    "GROUP BY pack_id, topic", [first.isoformat(), last.isoformat()]):
+                counted[(t, p)] = counted.get((t, p), 0) + int(n)
         if _table_exists(conn, "asked_topics"):
-            topics = [{"topic": t, "pack_id": p, "count": n} for t, p, n in conn.execute(
-                "SELECT topic, pack_id, count(*) AS n FROM asked_topics "
-                "WHERE asked_at >= ? AND asked_at < ? GROUP BY topic, pack_id "
-                "ORDER BY n DESC, topic LIMIT ?", [start, end, limit])]
+            for p, t, n in conn.execute(
+                    "SELECT pack_id, topic, count(*) FROM asked_topics "
+                    "WHERE asked_at >= ? AND asked_at < ? GROUP BY pack_id, topic", [start, end]):
+                counted[(t, p)] = counted.get((t, p), 0) + int(n)
         if _table_exists(conn, "unanswered"):
             unanswered = [{"question": q, "pack_id": p, "best_topic": t, "score": s, "count": n}
                           for q, p, t, s, n in conn.execute(
@@ -157,6 +172,8 @@ def _gaps(conn: sqlite3.Connection, start: str, end: str, limit: int) -> tuple[l
     except sqlite3.OperationalError:
         # A gaps table of another shape than agreed: leave the section empty, keep the digest.
         pass
+    topics = [{"topic": t, "pack_id": p, "count": n}
+              for (t, p), n in sorted(counted.items(), key=lambda kv: (-kv[1], kv[0]))][:limit]
     return topics, unanswered
 
 
@@ -271,8 +288,7 @@ def build_digest(db: sqlite_utils.Database, week: str | None = None, since: date
             "WHERE outcome IN ('urgent_action', 'seek_advice') AND kind = 'decision' "
             "AND day BETWEEN ? AND ? ORDER BY outcome DESC, seq DESC LIMIT ?",
             [first.isoformat(), last.isoformat(), limit])]
-    start, end = _utc_bound(first), _utc_bound(last + timedelta(days=1))
-    topics, unanswered = _gaps(conn, start, end, limit)
+    topics, unanswered = _gaps(conn, first, last, limit)
 
     head = audit.chain_head(db)
     if verify:

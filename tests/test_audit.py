@@ -290,6 +290,16 @@ def test_purge_removes_old_detail_keeps_the_chain_and_records_itself(db):
     assert audit.verify_chain(db).ok
 
 
+def test_a_large_purge_goes_in_batches_each_recorded(db):
+    fill(db, 7, start=NOW - timedelta(days=100))
+    fill(db, 1)
+    result = audit.purge(db, 30, now=NOW, batch=3)
+    assert result["purged"] == 7 and result["refs"] == ["ISD-2026-000009", "ISD-2026-000010", "ISD-2026-000011"]
+    assert [audit.get_decision(db, r)["record"]["purged"] for r in result["refs"]] == [3, 3, 1]
+    assert [audit.get_decision(db, f"ISD-2026-{i:06d}")["purged_by"] for i in range(1, 9)] == [9, 9, 9, 10, 10, 10, 11, None]
+    assert audit.verify_chain(db).ok
+
+
 def test_purge_with_nothing_old_enough_records_nothing(db):
     fill(db, 2)
     assert audit.purge(db, 30, now=NOW)["purged"] == 0

@@ -14,6 +14,10 @@ from bot.config import Config
 from storage import audit, digest
 from storage.db import open_db
 
+def utc(*args):
+    return datetime(*args, tzinfo=timezone.utc)
+
+
 # Week 2026-W47 is Mon 16 Nov to Sun 22 Nov 2026 (GMT); W46 is 9 to 15 Nov.
 MON = datetime(2026, 11, 16, 9, 0, tzinfo=timezone.utc)
 NOW = datetime(2026, 11, 25, 12, 0, tzinfo=timezone.utc)  # a Wednesday in W48
@@ -127,23 +131,34 @@ def test_bad_periods_are_refused(db, kwargs, message):
         digest.build_digest(db, now=NOW, **kwargs)
 
 
-def test_gap_tables_are_read_when_they_exist(db, packs):
+def test_topics_and_unanswered_questions_from_storage_gaps(db, packs):
     d = digest.build_digest(db, week="2026-W47", now=NOW, packs_dir=packs)
-    assert d["top_topics"] == [] and d["unanswered"] == []  # no tables yet
-    db.conn.execute("CREATE TABLE asked_topics (asked_at TEXT, pack_id TEXT, topic TEXT, channel TEXT)")
-    db.conn.execute("CREATE TABLE unanswered (asked_at TEXT, pack_id TEXT, question TEXT, channel TEXT, "
-                    "best_topic TEXT, score REAL)")
-    for at, topic in [("2026-11-16T10:00:00Z", "consent"), ("2026-11-17T10:00:00Z", "consent"),
-                      ("2026-11-18T10:00:00Z", "gdpr-myths"), ("2026-11-10T10:00:00Z", "gdpr-myths")]:
-        db.conn.execute("INSERT INTO asked_topics VALUES (?, 'hmg-2018', ?, 'slack')", [at, topic])
-    for at, q in [("2026-11-19T10:00:00Z", "can I tell the dentist?"), ("2026-11-20T10:00:00Z", "can I tell the dentist?"),
-                  ("2026-11-23T10:00:00Z", "next week's question")]:
-        db.conn.execute("INSERT INTO unanswered VALUES (?, 'hmg-2018', ?, 'teams', 'consent', 0.2)", [at, q])
+    assert d["top_topics"] == [] and d["unanswered"] == []  # no gap tables yet
+    from storage import gaps
+    for when, topic in [(utc(2026, 11, 16, 0, 0), "consent"), (utc(2026, 11, 17, 10), "consent"),
+                        (utc(2026, 11, 18, 10), "gdpr-myths"), (utc(2026, 11, 10, 10), "gdpr-myths")]:
+        gaps.record_asked(db, pack_id="hmg-2018", topic=topic, channel="slack", now=when)
+    for when, question in [(utc(2026, 11, 16, 0, 0), "can I tell the dentist?"),
+                           (utc(2026, 11, 20, 10), "can I tell the dentist?"),
+                           (utc(2026, 11, 22, 12), "what about the ice rink?"),
+                           (utc(2026, 11, 23, 0, 0), "next week's question")]:
+        gaps.record_unanswered(db, pack_id="hmg-2018", question=question, channel="teams",
+                               best_topic="consent", score=0.2, now=when)
     d = digest.build_digest(db, week="2026-W47", now=NOW, packs_dir=packs)
     assert d["top_topics"] == [{"topic": "consent", "pack_id": "hmg-2018", "count": 2},
                                {"topic": "gdpr-myths", "pack_id": "hmg-2018", "count": 1}]
     assert [(u["question"], u["count"], u["best_topic"]) for u in d["unanswered"]] == \
-        [("can I tell the dentist?", 2, "consent")]
+        [("can I tell the dentist?", 2, "consent"), ("what about the ice rink?", 1, "consent")]
+    text = digest.render_markdown(d)
+    assert "- consent (hmg-2018): 2" in text and '- "can I tell the dentist?" (2x; nearest topic consent)' in text
+
+
+def test_an_asked_topics_table_is_read_too(db, packs):
+    db.conn.execute("CREATE TABLE asked_topics (asked_at TEXT, pack_id TEXT, topic TEXT, channel TEXT)")
+    for at in ["2026-11-16T00:00:00Z", "2026-11-17T10:00:00Z", "2026-11-23T00:00:00Z"]:
+        db.conn.execute("INSERT INTO asked_topics VALUES (?, 'wirral', 'front-door', 'slack')", [at])
+    d = digest.build_digest(db, week="2026-W47", now=NOW, packs_dir=packs)
+    assert d["top_topics"] == [{"topic": "front-door", "pack_id": "wirral", "count": 2}]
 
 
 def test_packs_reviewed_over_a_year_ago(db, packs):
