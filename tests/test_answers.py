@@ -11,12 +11,13 @@ from content.topics import load_topics
 from dialogs.answers import Answer, get_matcher, get_topic, list_topics
 
 PACKS = ["hmg-2018", "wirral", "pan-cheshire", "wales", "buckinghamshire", "bromley"]
-HELD_OUT = Path(__file__).parent / "data" / "paraphrases.tsv"
+HELD_OUT = [Path(__file__).parent / "data" / n for n in ("paraphrases.tsv", "paraphrases-fresh.tsv")]
 
-# Held-out figures measured with bench/eval_answers.py are reported there; these floors catch a
-# regression (see the report in bench/eval_answers.py for the targets of 95% and 90%).
+# The product targets are 95% top-1 and 90% abstention on unseen questions; the matcher does not
+# reach them yet (bench/eval_answers.py prints the figures). These floors sit just under what it
+# does reach, so a change that makes matching worse fails here.
 HELD_OUT_TOP1_FLOOR = 0.80
-HELD_OUT_ABSTAIN_FLOOR = 0.85
+HELD_OUT_ABSTAIN_FLOOR = 0.80
 
 
 def ask(question, pack="hmg-2018") -> Answer:
@@ -137,7 +138,7 @@ def read_rows(path):
 
 
 def test_held_out_paraphrases_accuracy_abstention_and_latency():
-    rows = read_rows(HELD_OUT)
+    rows = [row for path in HELD_OUT for row in read_rows(path)]
     for pack in {p for p, _, _ in rows}:
         get_matcher(pack)
     correct = in_scope = abstained = out_scope = 0
@@ -152,7 +153,7 @@ def test_held_out_paraphrases_accuracy_abstention_and_latency():
         else:
             in_scope += 1
             correct += got == expected
-    assert in_scope >= 100 and out_scope >= 40
+    assert in_scope >= 150 and out_scope >= 60
     assert correct / in_scope >= HELD_OUT_TOP1_FLOOR
     assert abstained / out_scope >= HELD_OUT_ABSTAIN_FLOOR
     times.sort()
