@@ -15,7 +15,6 @@ import argparse
 import csv
 import os
 import platform
-import statistics
 import sys
 import time
 from dataclasses import dataclass

@@ -33,7 +33,7 @@ import threading
 import unicodedata
 from dataclasses import dataclass, field
 from functools import lru_cache
-from typing import Callable, Sequence
+from typing import Callable
 
 import numpy as np
 from rapidfuzz import process
@@ -273,7 +273,6 @@ class Matcher:
         # and the out-of-scope examples (owner = -1).
         texts: list[str] = []
         owners: list[int] = []
-        self._example_doc = np.zeros(0, dtype=bool)
         is_example: list[bool] = []
         n_keywords = 0
         for i, t in enumerate(tset.topics):
