@@ -39,7 +39,8 @@ import re
 import time
 import uuid
 from collections import OrderedDict
-from typing import Any
+from contextlib import asynccontextmanager
+from typing import Any, AsyncIterator
 from urllib.parse import parse_qsl
 
 import aiohttp
@@ -319,6 +320,10 @@ class SlackChannel:
     async def on_message(self, ack, body: dict[str, Any], event: dict[str, Any]) -> None:
         """Typed words in the DM: an answer, a command word or a question for the myth-busting answers."""
         await ack()
+        async with self.after_ack(body):
+            await self._message(body, event)
+
+    async def _message(self, body: dict[str, Any], event: dict[str, Any]) -> None:
         if (event.get("channel_type") != "im" or event.get("subtype") or event.get("bot_id")
                 or not event.get("user") or not event.get("channel")):
             return
@@ -332,6 +337,10 @@ class SlackChannel:
     async def on_mention(self, ack, body: dict[str, Any], event: dict[str, Any]) -> None:
         """``@infoshare ...`` anywhere: the reply goes to the DM, the channel gets a neutral note."""
         await ack()
+        async with self.after_ack(body):
+            await self._mention(body, event)
+
+    async def _mention(self, body: dict[str, Any], event: dict[str, Any]) -> None:
         user, channel = event.get("user"), event.get("channel")
         if not user or not channel:
             return
@@ -346,8 +355,13 @@ class SlackChannel:
                                                  thread_ts=event.get("thread_ts"))
         await self.show(dm, user, replies)
 
-    async def on_home_opened(self, ack, event: dict[str, Any]) -> None:
+    async def on_home_opened(self, ack, body: dict[str, Any], event: dict[str, Any]) -> None:
+        """The App Home tab: published afresh each time it is opened."""
         await ack()
+        async with self.after_ack(body):
+            await self._home_opened(event)
+
+    async def _home_opened(self, event: dict[str, Any]) -> None:
         if event.get("tab", "home") != "home" or not event.get("user"):
             return
         user = event["user"]
@@ -355,9 +369,13 @@ class SlackChannel:
             self._dms[user] = event["channel"]
         await self.publish_home(user)
 
-    async def on_command(self, ack, command: dict[str, Any], respond) -> None:
+    async def on_command(self, ack, body: dict[str, Any], command: dict[str, Any], respond) -> None:
         """``/infoshare start [pack] | ask <question> | digest | help`` (anything else is a question)."""
         await ack()
+        async with self.after_ack(body):
+            await self._command(command, respond)
+
+    async def _command(self, command: dict[str, Any], respond) -> None:
         user, channel = command["user_id"], command.get("channel_id")
         text = (command.get("text") or "").strip()
         sub, _, rest = text.partition(" ")
@@ -391,6 +409,10 @@ class SlackChannel:
     async def on_action(self, ack, body: dict[str, Any], action: dict[str, Any]) -> None:
         """A button or select: its core event, once per rendered button; the message updates in place."""
         await ack()
+        async with self.after_ack(body):
+            await self._action(body, action)
+
+    async def _action(self, body: dict[str, Any], action: dict[str, Any]) -> None:
         raw = action.get("value") or (action.get("selected_option") or {}).get("value")
         data = kit.parse_value(raw)
         user = (body.get("user") or {}).get("id")
@@ -460,7 +482,8 @@ class SlackChannel:
             await ack(response_action="errors", errors=kit.view_errors(errors.errors or {}, view.get("blocks") or []))
             return
         await ack()
-        await self.show(meta["c"], user, replies or [], meta.get("ts"))
+        async with self.after_ack(body):
+            await self.show(meta["c"], user, replies or [], meta.get("ts"))
 
     async def on_text_submit(self, ack, body: dict[str, Any], view: dict[str, Any]) -> None:
         """A typed answer from its modal (the reason for leaving without recording)."""
@@ -476,7 +499,20 @@ class SlackChannel:
             await ack(response_action="update", view=kit.notice_view(stale.text))
             return
         await ack()
-        await self.show(meta["c"], user, replies or [], meta.get("ts"))
+        async with self.after_ack(body):
+            await self.show(meta["c"], user, replies or [], meta.get("ts"))
+
+    @asynccontextmanager
+    async def after_ack(self, body: dict[str, Any]) -> AsyncIterator[None]:
+        """Work done after ``ack()`` ends in :meth:`on_error` too.
+
+        (Bolt would pass it there, but would also drop the acknowledgement it already has and
+        answer Slack 404 three seconds later.)
+        """
+        try:
+            yield
+        except Exception as exc:  # noqa: BLE001 - every fault ends in the one error handler
+            await self.on_error(exc, body, None)
 
     async def on_error(self, error: Exception, body: dict[str, Any], response) -> BoltResponse | None:
         """The one place errors end: log the type, apologise, show where the conversation is."""

@@ -182,9 +182,11 @@ class MockSlackAPI:
                     await self._changed.wait()
         return await asyncio.wait_for(until(), timeout)
 
-    async def next_call(self, *methods: str, after: int = 0, timeout: float = 5.0) -> Call:
-        """The first call of one of ``methods`` made after the first ``after`` calls."""
-        return await self.wait_for(lambda m: next((c for c in m.calls[after:] if c.method in methods), None), timeout)
+    async def next_call(self, *methods: str, after: int = 0, timeout: float = 5.0,
+                        where: Callable[[Call], bool] | None = None) -> Call:
+        """The first call of one of ``methods`` (matching ``where``) made after the first ``after`` calls."""
+        return await self.wait_for(lambda m: next((c for c in m.calls[after:] if c.method in methods
+                                                   and (where is None or where(c))), None), timeout)
 
     async def settle(self, quiet: float = 0.2) -> None:
         """Wait until no call has arrived for ``quiet`` seconds (to show that nothing more happens)."""

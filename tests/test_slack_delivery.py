@@ -1,0 +1,171 @@
+"""Deliveries as Slack makes them: retries, double clicks, stale clicks, slow work after the ack, faults."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import time
+
+from content.loader import load_pack
+from dialogs.events import Event
+from storage import conversations
+from storage.db import open_db
+
+from slack_mock import alice, engine, db_path, server, slack_api, slack_env  # noqa: F401
+
+PACK = load_pack("hmg-2018")
+Q = {n: PACK.nodes[n]["question"] for n in PACK.nodes}
+
+
+def state(db_path, user):
+    raw, _ = conversations.load_state(open_db(db_path), f"slack:D{user[1:]}:{user}")
+    return raw
+
+
+async def start(alice, slack_api):
+    await alice.command("start hmg-2018")
+    return await slack_api.next_call("chat.postMessage")
+
+
+async def test_a_retried_event_is_processed_once(alice, slack_api):
+    first = await alice.dm_text("do I need consent to share?", event_id="Ev-retry-1")
+    assert first.status == 200
+    await slack_api.next_call("chat.postMessage")
+    for n in (1, 2):
+        again = await alice.dm_text("do I need consent to share?", event_id="Ev-retry-1", retry=n)
+        assert again.status == 200
+    await slack_api.settle()
+    assert len(slack_api.of("chat.postMessage")) == 1
+
+
+async def test_a_double_click_is_processed_once(alice, slack_api, db_path):
+    q1 = await start(alice, slack_api)
+    n = len(slack_api.calls)
+    a, b = await asyncio.gather(alice.click(q1, "No"), alice.click(q1, "No"))
+    assert a.status == b.status == 200
+    await slack_api.next_call("chat.update", after=n)
+    await slack_api.settle()
+    updates = slack_api.of("chat.update")
+    assert len(updates) == 1 and Q["purpose"] in updates[0].text
+    assert slack_api.of("chat.postEphemeral") == [], "a double click is not a stale click"
+    assert state(db_path, alice.user)["history"] == [["immediate_risk", "no"]]
+
+
+async def test_a_click_on_an_earlier_question_is_answered_politely_and_changes_nothing(alice, slack_api, db_path):
+    q1 = await start(alice, slack_api)
+    n = len(slack_api.calls)
+    await alice.click(q1, "No")
+    q2 = await slack_api.next_call("chat.update", after=n)
+    before = state(db_path, alice.user)
+    n = len(slack_api.calls)
+    await alice.click(q1, "Yes")  # the button of question 1, clicked later (another device, an old copy)
+    note = await slack_api.next_call("chat.postEphemeral", after=n)
+    assert note.args["channel"] == alice.dm and note.args["user"] == alice.user
+    assert "earlier question" in note.text and Q["purpose"] in note.text
+    await slack_api.settle()
+    assert slack_api.of("chat.update") == [q2], "the message was not changed"
+    assert state(db_path, alice.user) == before
+
+
+async def test_a_click_on_a_finished_walk_changes_nothing(alice, slack_api, db_path):
+    q1 = await start(alice, slack_api)
+    msg = q1
+    for label in ("No", "No"):  # immediate risk no, purpose no -> do not share
+        n = len(slack_api.calls)
+        await alice.click(msg, label)
+        msg = await slack_api.next_call("chat.update", after=n)
+    n = len(slack_api.calls)
+    await alice.click(msg, "Record this decision")
+    modal = (await slack_api.next_call("views.open", after=n)).args["view"]
+    await slack_api.next_call("chat.update", after=n)
+    form = {b["block_id"]: b for b in modal["blocks"] if b["type"] == "input"}
+    first = {k: b["element"]["options"][0]["value"] for k, b in form.items() if "options" in b["element"]}
+    n = len(slack_api.calls)
+    await alice.submit(modal, {**first, "categories": [first["categories"]], "informed": "yes",
+                               "reason": "No clear purpose was given."})
+    summary = await slack_api.next_call("chat.update", after=n)
+    n = len(slack_api.calls)
+    await alice.click(summary, "Confirm and record")
+    await slack_api.next_call("chat.update", after=n)
+    before = state(db_path, alice.user)
+    assert before["phase"] == "done"
+    for old, label in ((q1, "Yes"), (summary, "Change")):
+        n = len(slack_api.calls)
+        await alice.click(old, label)
+        note = await slack_api.next_call("chat.postEphemeral", after=n)
+        assert "finished decision" in note.text
+    # submitting the record form again is refused inside the modal, politely
+    resp = await alice.submit(modal, {**first, "categories": [first["categories"]], "informed": "yes",
+                                      "reason": "again"})
+    view = (await resp.json())["view"]
+    assert "changed nothing" in json.dumps(view)
+    await slack_api.settle()
+    assert state(db_path, alice.user) == before
+    from storage import audit
+    assert len(audit.my_decisions(open_db(db_path), alice.user, "slack")) == 1
+
+
+async def test_slow_work_happens_after_the_acknowledgement(alice, slack_api, server, monkeypatch):
+    q1 = await start(alice, slack_api)
+    engine = server.channel.engine
+    real = engine.handle
+
+    def slow(*args, **kwargs):
+        time.sleep(1.5)
+        return real(*args, **kwargs)
+    monkeypatch.setattr(engine, "handle", slow)
+    n = len(slack_api.calls)
+    t0 = time.monotonic()
+    resp = await alice.click(q1, "No")
+    assert resp.status == 200
+    assert time.monotonic() - t0 < 1.0, "the click was acknowledged before the engine finished"
+    await slack_api.next_call("chat.update", after=n, timeout=10)
+
+
+async def test_an_error_is_apologised_for_and_the_conversation_stays_usable(alice, slack_api, server, monkeypatch):
+    q1 = await start(alice, slack_api)
+    engine = server.channel.engine
+    real = engine.handle
+    calls = {"n": 0}
+
+    def broken_once(channel, conv, user, event):
+        calls["n"] += 1
+        if calls["n"] == 1:
+            raise RuntimeError("disk on fire")
+        return real(channel, conv, user, event)
+    monkeypatch.setattr(engine, "handle", broken_once)
+    n = len(slack_api.calls)
+    resp = await alice.click(q1, "No")
+    assert resp.status == 200
+    sorry = await slack_api.next_call("chat.postMessage", after=n)
+    assert sorry.args["channel"] == alice.dm
+    assert "Sorry, something went wrong" in sorry.text and Q["immediate_risk"] in sorry.text
+    n = len(slack_api.calls)
+    await alice.click(sorry, "No")  # carry on from the apology
+    q2 = await slack_api.next_call("chat.update", after=n, where=lambda c: c.ts == sorry.ts)
+    assert Q["purpose"] in q2.text
+
+
+async def test_a_failing_web_api_is_caught_in_one_place(alice, slack_api, server, caplog):
+    q1 = await start(alice, slack_api)
+    slack_api.fail["chat.update"] = "message_not_found"
+    n = len(slack_api.calls)
+    await alice.click(q1, "No")
+    sorry = await slack_api.next_call("chat.postMessage", after=n)
+    assert "Sorry, something went wrong" in sorry.text
+    assert Q["purpose"] in sorry.text, "the apology shows where the conversation now is"
+    assert any("SlackApiError" in r.getMessage() for r in caplog.records if r.name == "infoshare.slack")
+
+
+async def test_an_error_in_the_record_modal_still_answers_slack_with_200(alice, slack_api, server, monkeypatch):
+    engine = server.channel.engine
+    engine.handle("slack", alice.dm, alice.user, Event("start", "hmg-2018"))
+
+    def broken(*args, **kwargs):
+        raise RuntimeError("boom")
+    monkeypatch.setattr(engine, "handle", broken)
+    view = {"callback_id": "infoshare_record", "private_metadata": json.dumps({"t": "x.1", "c": alice.dm}),
+            "blocks": []}
+    resp = await alice.submit(view, {})
+    assert resp.status == 200
+    await slack_api.next_call("chat.postMessage")
