@@ -160,7 +160,8 @@ def main() -> None:
         _, t_both = timed(digest.build_digest, db, week="2026-W47", now=NOW, verify=True)
         print(f"digest of week 2026-W47 with full verification: {t_both:.1f} s")
         purged, t_purge = timed(audit.purge, db, 365, now=NOW)
-        print(f"purge of {purged['purged']:,} rows older than 365 days (one transaction): {t_purge:.1f} s")
+        print(f"purge of {purged['purged']:,} rows older than 365 days ({len(purged['refs'])} transactions "
+              f"of up to {audit.PURGE_BATCH:,} rows): {t_purge:.1f} s")
         result, t_verify = timed(audit.verify_chain, db)
         print(f"verify_chain after the purge, {result.rows:,} rows: {t_verify:.1f} s (ok={result.ok})")
         db.conn.close()
