@@ -79,7 +79,8 @@ class MockSlackAPI:
         self._ts = itertools.count(1)
         self.fail: dict[str, str] = {}
         """Methods to answer with ``{"ok": false, "error": ...}`` (set by a test)."""
-        self.socket_envelopes: asyncio.Queue | None = None
+        self.socket_envelopes: asyncio.Queue = asyncio.Queue()
+        """Socket Mode envelopes to send to the connected app (a test puts them here)."""
         self.socket_acks: list[dict[str, Any]] = []
         self.app = web.Application()
         self.app.router.add_post("/response/{id}", self._response_url)
@@ -150,7 +151,7 @@ class MockSlackAPI:
         ws = web.WebSocketResponse()
         await ws.prepare(request)
         await ws.send_json({"type": "hello", "num_connections": 1, "debug_info": {}, "connection_info": {}})
-        queue = self.socket_envelopes = self.socket_envelopes or asyncio.Queue()
+        queue = self.socket_envelopes
 
         async def sender():
             while True:
