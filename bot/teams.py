@@ -267,7 +267,11 @@ class TeamsChannel:
         except Exception as exc:  # jwt and key errors for forged or garbled tokens
             log.warning("refused an activity: %s", type(exc).__name__)
             return _error(401, "missing or invalid Bot Framework token")
-        invoke = await self.adapter.process_activity(result, activity, self.bot.on_turn)
+        try:
+            invoke = await self.adapter.process_activity(result, activity, self.bot.on_turn)
+        except Exception as exc:  # outside the turn (on_turn_error covers the turn): type only, no text
+            log.error("Teams activity failed outside the turn: %s", type(exc).__name__)
+            return _error(500, "internal error")
         if invoke is not None:
             return web.json_response(invoke.body, status=invoke.status)
         return web.Response(status=201)

@@ -41,6 +41,7 @@ class Connector:
         self.calls: list[dict[str, Any]] = []
         self._ids = itertools.count(1)
         self.fail_updates = False
+        self.fail_sends = False
         app = web.Application()
         app.router.add_post("/v3/conversations", self._create)
         app.router.add_post("/v3/conversations/{conv}/activities", self._send)
@@ -68,6 +69,8 @@ class Connector:
 
     async def _send(self, request: web.Request) -> web.Response:
         call = await self._record(request, "send")
+        if self.fail_sends:
+            return web.json_response({"error": {"code": "ServiceError", "message": "down"}}, status=500)
         call["response_id"] = f"act-{next(self._ids)}"
         return web.json_response({"id": call["response_id"]})
 

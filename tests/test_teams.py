@@ -334,3 +334,25 @@ async def test_send_proactive_reaches_a_user_who_has_talked_to_the_bot(tmp_path,
         await h.teams.send_proactive(USER["id"], "by Teams id too")
         with pytest.raises(references.UnknownReference):
             await h.teams.send_proactive("00000000-0000-4000-8000-00000000dead", "nobody")
+
+
+async def test_a_failed_proactive_post_is_raised_to_the_caller_not_apologised_for(tmp_path, monkeypatch):
+    async with TeamsHarness(tmp_path, monkeypatch) as h:
+        await h.post(h.message("help"))
+        h.connector.fail_sends = True
+        calls = len(h.connector.calls)
+        with pytest.raises(Exception):
+            await h.teams.send_proactive(AAD, "**Weekly digest**")
+        assert len(h.connector.calls) == calls + 1  # the one failed post, no apology after it
+
+
+async def test_when_even_the_apology_cannot_be_sent_the_request_still_ends_cleanly(tmp_path, monkeypatch, caplog):
+    async with TeamsHarness(tmp_path, monkeypatch) as h:
+        h.connector.fail_sends = True
+        assert await h.post(h.message("start")) == 201
+        assert await h.post(h.message("made-up words about Child Z")) == 201
+        assert "could not send the apology" in caplog.text and "Child Z" not in caplog.text
+        h.connector.fail_sends = False
+        assert state(h)["phase"] == "walk"  # the walk had started: it is still there
+        await h.post(h.message("where"))
+        assert "Now at: Is a child at immediate risk" in card_text(h.connector.cards(PERSONAL)[-1])
