@@ -285,6 +285,10 @@ class TeamsChannel:
         with db_lock(self.db):
             return seen_event(self.db, key)
 
+    def _current_sync(self, conversation_id: str, user_id: str) -> list:
+        with db_lock(self.db):
+            return self.engine.current(CHANNEL, conversation_id, user_id)
+
     async def first_delivery(self, activity: Activity) -> bool:
         """Remember the activity (and where to reach its conversation); False if it came before."""
         if activity.id and activity.conversation:
@@ -337,8 +341,8 @@ class TeamsChannel:
         """One engine turn in a personal conversation, its replies sent (the live card updated in place)."""
         replies = await self._db(self.engine.handle, CHANNEL, conversation_id, user_id, event)
         current = None
-        if any(r.kind == "form_errors" for r in replies):
-            current = await self._db(self.engine.current, CHANNEL, conversation_id, user_id)
+        if any(r.kind == "form_errors" for r in replies):  # the form to draw the errors on
+            current = await self._db(self._current_sync, conversation_id, user_id)
         values = {k[len(cards.INPUT_PREFIX):]: v for k, v in submitted.items()
                   if isinstance(k, str) and k.startswith(cards.INPUT_PREFIX)} if isinstance(submitted, dict) else None
         outgoing = cards.render_turn(replies, current=current, submitted=values)
