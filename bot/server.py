@@ -33,8 +33,11 @@ class Channels:
     disabled: dict[str, str] = field(default_factory=dict)
 
 
+CHANNELS = web.AppKey("channels", Channels)
+
+
 async def healthz(request: web.Request) -> web.Response:
-    channels: Channels = request.app["channels"]
+    channels = request.app[CHANNELS]
     return web.json_response({"status": "ok", "slack": channels.slack is not None,
                               "teams": channels.teams is not None})
 
@@ -42,7 +45,7 @@ async def healthz(request: web.Request) -> web.Response:
 def build_app(channels: Channels) -> web.Application:
     """The aiohttp application with a route for each enabled channel."""
     app = web.Application(client_max_size=MAX_BODY)
-    app["channels"] = channels
+    app[CHANNELS] = channels
     app.router.add_get("/healthz", healthz)
     if channels.slack is not None:
         app.router.add_post("/slack/events", channels.slack.handle)
