@@ -30,6 +30,7 @@ Example:
 from __future__ import annotations
 
 import asyncio
+import functools
 import hashlib
 import hmac
 import json
@@ -39,9 +40,10 @@ import re
 import time
 import uuid
 from collections import OrderedDict
+from concurrent.futures import ThreadPoolExecutor
 from contextlib import asynccontextmanager
 from typing import Any, AsyncIterator
-from urllib.parse import parse_qsl
+from urllib.parse import unquote_plus as urllib_unquote_plus
 
 import aiohttp
 from aiohttp import web
@@ -50,7 +52,7 @@ from slack_bolt.app.async_app import AsyncApp
 from slack_bolt.context.async_context import AsyncBoltContext
 from slack_bolt.request.async_internals import build_async_context
 from slack_bolt.request.async_request import AsyncBoltRequest
-from slack_bolt.request.internals import extract_content_type, parse_body
+from slack_bolt.request.internals import extract_content_type
 from slack_bolt.response import BoltResponse
 from slack_sdk.errors import SlackApiError
 from slack_sdk.web.async_client import AsyncWebClient
@@ -66,6 +68,8 @@ CHANNEL = "slack"
 COMMAND = "/infoshare"
 MAX_AGE = 5 * 60
 """Oldest request accepted, in seconds (Slack's own advice)."""
+PROMPTS = ("question", "outcome", "record_field", "summary")
+"""Reply kinds that show where a conversation is (the engine puts them last)."""
 MAX_LIVE = 10_000
 """Conversations whose live message is remembered (in memory) to take its buttons away later."""
 
@@ -92,25 +96,49 @@ def signature_ok(secret: str, body: bytes, timestamp: str | None, signature: str
     return hmac.compare_digest(expected.encode("ascii"), signature.encode("utf-8", "replace"))
 
 
-def parse_request(text: str, content_type: str | None) -> dict[str, Any] | None:
-    """The body as Bolt will read it, or None when it is malformed (Bolt would answer 500).
+def unquote_plus(text: str) -> str:
+    """``urllib.parse.unquote_plus``, but in C codecs: Slack's payloads are thousands of ``%XX``.
 
-    JSON must be an object; a form must be strictly ``key=value&...`` with, for interactivity,
-    a ``payload`` that is a JSON object.
+    Falls back to urllib (same result) for anything unusual: non-ASCII, a bad escape, bad UTF-8.
+    """
+    text = text.replace("+", " ")
+    if "%" not in text:
+        return text
+    try:
+        return (text.replace("\\", "\\\\").replace("%", "\\x").encode("ascii")
+                .decode("unicode_escape").encode("latin-1").decode("utf-8"))
+    except (UnicodeError, ValueError):
+        return urllib_unquote_plus(text)
+
+
+def parse_form(text: str) -> dict[str, str] | None:
+    """A strict ``application/x-www-form-urlencoded`` body, or None when it is not one."""
+    out: dict[str, str] = {}
+    for item in text.split("&"):
+        name, sep, value = item.partition("=")
+        if not sep or not name:
+            return None
+        out[unquote_plus(name)] = unquote_plus(value)
+    return out
+
+
+def parse_request(text: str, content_type: str | None) -> dict[str, Any] | None:
+    """The body as Bolt reads it, parsed once; None when it is malformed (Bolt would answer 500).
+
+    Like Bolt: JSON when the content type says so or the body starts with ``{``, else a form whose
+    ``payload`` (interactivity) is JSON. JSON must be an object; a form must be strictly
+    ``key=value&...``; a payload must be an object with a ``type``.
     """
     if not text.strip():
         return None
-    try:
-        parsed = parse_body(text, content_type)
-    except ValueError:
-        return None
-    if not isinstance(parsed, dict):
-        return None
     if content_type == "application/json" or text.startswith("{"):
-        return parsed
-    try:
-        params = dict(parse_qsl(text, keep_blank_values=True, strict_parsing=True))
-    except ValueError:
+        try:
+            parsed = json.loads(text)
+        except ValueError:
+            return None
+        return parsed if isinstance(parsed, dict) else None
+    params = parse_form(text)
+    if params is None:
         return None
     if "payload" in params:
         try:
@@ -119,6 +147,17 @@ def parse_request(text: str, content_type: str | None) -> dict[str, Any] | None:
             return None
         return payload if isinstance(payload, dict) and payload.get("type") else None
     return params
+
+
+def bolt_request(text: str, parsed: dict[str, Any], query: str, headers: dict[str, str]) -> AsyncBoltRequest:
+    """A Bolt request for a body already parsed by :func:`parse_request` (Bolt would parse it again).
+
+    Bolt still verifies the signature over ``raw_body``.
+    """
+    req = AsyncBoltRequest(body="", query=query, headers=headers)
+    req.raw_body, req.body = text, parsed
+    req.context = build_async_context(AsyncBoltContext({}), parsed)
+    return req
 
 
 def quiet_slack_loggers() -> logging.Logger:
@@ -173,16 +212,18 @@ class SlackChannel:
         self._socket = None
         self._session: aiohttp.ClientSession | None = None
         self._tasks: set[asyncio.Task] = set()
+        self._worker = ThreadPoolExecutor(max_workers=1, thread_name_prefix="infoshare-slack")
         app = AsyncApp(client=client, signing_secret=self.signing_secret, name="infoshare",
                        logger=quiet_slack_loggers(), request_verification_enabled=not self.socket_mode)
         quiet_slack_loggers()
-        app.event("message")(self.on_message)
-        app.event("app_mention")(self.on_mention)
-        app.event("app_home_opened")(self.on_home_opened)
-        app.command(COMMAND)(self.on_command)
+        # Bolt tries listeners in this order, building each matcher's arguments: most frequent first.
         app.action(re.compile("^" + re.escape(kit.ACTION_PREFIX)))(self.on_action)
+        app.event("message")(self.on_message)
+        app.command(COMMAND)(self.on_command)
         app.view_submission(kit.RECORD_VIEW)(self.on_record_submit)
         app.view_submission(kit.TEXT_VIEW)(self.on_text_submit)
+        app.event("app_mention")(self.on_mention)
+        app.event("app_home_opened")(self.on_home_opened)
         app.error(self.on_error)
         self.app = app
 
@@ -206,10 +247,7 @@ class SlackChannel:
         if parsed is None:
             log.info("refused a Slack request: malformed body")
             return web.json_response({"error": "malformed body"}, status=400)
-        req = AsyncBoltRequest(body=text, query=request.query_string, headers=dict(request.headers))
-        if req.body != parsed:  # Bolt reads any form containing the word "payload" as interactivity
-            req.body = parsed
-            req.context = build_async_context(AsyncBoltContext({}), parsed)
+        req = bolt_request(text, parsed, request.query_string, dict(request.headers))
         return await to_aiohttp_response(await self.app.async_dispatch(req))
 
     async def on_startup(self, app: web.Application) -> None:
@@ -242,7 +280,16 @@ class SlackChannel:
         The replies end with where the conversation now is (unless they already show it), so a
         message updated in place always has the buttons that move it on.
         """
-        return await asyncio.to_thread(self._turn, dm, user, event, once)
+        return await self.in_worker(self._turn, dm, user, event, once)
+
+    async def in_worker(self, fn, *args):
+        """Run ``fn`` (engine and SQLite work) off the event loop, on the adapter's one worker thread.
+
+        One thread, not ``asyncio.to_thread``'s pool: the engine's single SQLite connection
+        serialises every turn anyway, and a pool of threads queued on its lock (and on the GIL)
+        made each turn several times slower under load (see bench/bench_slack.py).
+        """
+        return await asyncio.get_running_loop().run_in_executor(self._worker, functools.partial(fn, *args))
 
     def _turn(self, dm: str, user: str, event: Event, once: str | None) -> list[Reply] | None:
         db = self.engine.db
@@ -251,7 +298,7 @@ class SlackChannel:
                 if conversations.seen_event(db, once):
                     return None
         replies = self.engine.handle(CHANNEL, dm, user, event)
-        if any(r.kind == "stale" for r in replies):
+        if any(r.kind == "stale" for r in replies) or (replies and replies[-1].kind in PROMPTS):
             return replies
         with db_lock(db):
             now = self.engine.current(CHANNEL, dm, user)
@@ -312,7 +359,7 @@ class SlackChannel:
         def work() -> tuple[list[Reply], list[Reply]]:
             return (self.engine.handle(CHANNEL, dm, user, Event("mine")),
                     self.engine.handle(CHANNEL, dm, user, Event("topics")))
-        mine, topics = await asyncio.to_thread(work)
+        mine, topics = await self.in_worker(work)
         await self.client.views_publish(user_id=user, view=kit.home_view(mine, topics, uuid.uuid4().hex[:12]))
 
     # ---- listeners ------------------------------------------------------------------------
@@ -448,7 +495,7 @@ class SlackChannel:
                 return probe, []
             with db_lock(self.engine.db):
                 return probe, self.engine.current(CHANNEL, dm, user)
-        probe, now = await asyncio.to_thread(work)
+        probe, now = await self.in_worker(work)
         if probe is None:
             return
         if any(r.kind == "stale" for r in probe):
@@ -531,7 +578,7 @@ class SlackChannel:
         try:
             dm = await self.dm_of(user)
             try:
-                with_now = await asyncio.to_thread(self._current_locked, dm, user)
+                with_now = await self.in_worker(self._current_locked, dm, user)
             except Exception:  # the store itself failed: apologise anyway
                 with_now = []
             await self.show(dm, user, [Reply("error", APOLOGY)] + with_now[-1:])

@@ -1,0 +1,287 @@
+"""Benchmark: signed Slack button clicks per second against ``infoshare serve``, beside a bare aiohttp handler.
+
+    python bench/bench_slack.py [--conversations 50] [--clicks 40] [--seconds 60]
+
+Two servers run as subprocesses on 127.0.0.1, one after the other, under the same load:
+
+* ``infoshare serve`` with Slack enabled, its Web API pointed at a mock Slack API that this
+  script runs (it answers ``auth.test``, ``chat.postMessage``, ``chat.update`` ...);
+* a bare aiohttp handler that reads the body and returns 200, nothing else.
+
+Load: ``--conversations`` users click at once, each in its own DM. A user sends a signed
+``block_actions`` request (the payload carries the message, as Slack's does), waits for the
+acknowledgement, and (for infoshare) for the ``chat.update`` that shows the next question, then
+clicks a button of that new message: No, Yes, Back, Back, and round again. So every click is a
+real engine turn with a state save, never a stale or duplicate click.
+
+Reported per server: clicks per second, and p50/p99 of the acknowledgement latency (click to
+HTTP 200); for infoshare also p50/p99 from click to the message update. Targets: infoshare at
+least half the bare handler's clicks per second, p99 acknowledgement under 100 ms.
+
+Everything stays on 127.0.0.1; the number of requests is bounded (conversations x clicks) and
+so is the time (``--seconds``).
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import os
+import platform
+import socket
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+import uuid
+from pathlib import Path
+from urllib.parse import parse_qsl, urlencode
+
+import aiohttp
+from aiohttp import web
+from slack_sdk.signature import SignatureVerifier
+
+ROOT = Path(__file__).resolve().parents[1]
+SECRET = "bench-signing-secret"
+TOKEN = "xoxb-bench"
+CYCLE = ("No", "Yes", "Back", "Back")
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def cpu_seconds(pid: int) -> float:
+    """User + system CPU time of a process so far (Linux ``/proc``; NaN elsewhere)."""
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+        return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+    except (OSError, ValueError, IndexError):
+        return float("nan")
+
+
+def pct(xs: list[float], p: float) -> float:
+    xs = sorted(xs)
+    return xs[min(len(xs) - 1, int(len(xs) * p))] * 1000 if xs else float("nan")
+
+
+# ---- the mock Slack Web API (in this process: the load needs to see each update) -------------
+
+class MockAPI:
+    def __init__(self):
+        self.messages: dict[str, asyncio.Queue] = {}
+        self.first_blocks: list | None = None
+        self.n = 0
+
+    def queue(self, channel: str) -> asyncio.Queue:
+        return self.messages.setdefault(channel, asyncio.Queue())
+
+    async def handle(self, request: web.Request) -> web.Response:
+        method = request.match_info["method"]
+        raw = await request.text()
+        args = json.loads(raw) if request.content_type == "application/json" else dict(parse_qsl(raw))
+        args.update(request.query)
+        self.n += 1
+        ts = f"{1700000000 + self.n}.000100"
+        if method == "auth.test":
+            return web.json_response({"ok": True, "user_id": "UBOT", "bot_id": "BBOT", "team_id": "T1"})
+        if method in ("chat.postMessage", "chat.update"):
+            ts = args.get("ts") or ts
+            if self.first_blocks is None and isinstance(args.get("blocks"), list):
+                self.first_blocks = args["blocks"]  # a real question message, for the bare run's payloads
+            self.queue(args["channel"]).put_nowait((ts, args.get("blocks")))
+            return web.json_response({"ok": True, "channel": args["channel"], "ts": ts})
+        if method == "conversations.open":
+            return web.json_response({"ok": True, "channel": {"id": "D" + args["users"][1:]}})
+        return web.json_response({"ok": True})
+
+
+# ---- load ----------------------------------------------------------------------------------
+
+def signed(body: str) -> dict[str, str]:
+    ts = str(int(time.time()))
+    return {"Content-Type": "application/x-www-form-urlencoded", "X-Slack-Request-Timestamp": ts,
+            "X-Slack-Signature": SignatureVerifier(SECRET).generate_signature(timestamp=ts, body=body)}
+
+
+def click_body(user: str, dm: str, ts: str, blocks: list, label: str) -> str:
+    for b in blocks:
+        for e in b.get("elements", []) if b.get("type") == "actions" else []:
+            if e.get("type") == "button" and e["text"]["text"] == label:
+                payload = {"type": "block_actions", "user": {"id": user, "team_id": "T1"}, "team": {"id": "T1"},
+                           "api_app_id": "A1", "token": "legacy", "trigger_id": uuid.uuid4().hex,
+                           "container": {"type": "message", "message_ts": ts, "channel_id": dm},
+                           "channel": {"id": dm}, "message": {"ts": ts, "blocks": blocks},
+                           "response_url": "http://127.0.0.1:9/unused",
+                           "actions": [{"type": "button", "action_id": e["action_id"], "block_id": "b",
+                                        "value": e["value"], "action_ts": f"{time.time():.6f}"}]}
+                return urlencode({"payload": json.dumps(payload)})
+    raise RuntimeError(f"no button {label!r}")
+
+
+async def user_loop(http: aiohttp.ClientSession, url: str, api: MockAPI | None, i: int, clicks: int,
+                    deadline: float, acks: list[float], ends: list[float], template: list | None) -> int:
+    user, dm = f"U{i:07d}", f"D{i:07d}"
+    done = 0
+    if api is not None:
+        body = urlencode({"team_id": "T1", "channel_id": dm, "user_id": user, "command": "/infoshare",
+                          "text": "start hmg-2018", "response_url": "http://127.0.0.1:9/unused", "trigger_id": "t"})
+        async with http.post(url, data=body, headers=signed(body)) as r:
+            assert r.status == 200, r.status
+        ts, blocks = await asyncio.wait_for(api.queue(dm).get(), 10)
+    for k in range(clicks):
+        if time.monotonic() > deadline:
+            break
+        if api is not None:
+            body = click_body(user, dm, ts, blocks, CYCLE[k % len(CYCLE)])
+        else:  # the same work for the client: a fresh signed payload carrying a real message
+            body = click_body(user, dm, "1700000001.000100", template, "No")
+        t0 = time.perf_counter()
+        async with http.post(url, data=body, headers=signed(body)) as r:
+            await r.read()
+            assert r.status == 200, r.status
+        acks.append(time.perf_counter() - t0)
+        if api is not None:
+            ts, blocks = await asyncio.wait_for(api.queue(dm).get(), 10)
+            ends.append(time.perf_counter() - t0)
+        done += 1
+    return done
+
+
+async def run_load(port: int, api: MockAPI | None, conversations: int, clicks: int, seconds: float,
+                   template: list | None) -> dict:
+    url = f"http://127.0.0.1:{port}/slack/events"
+    acks: list[float] = []
+    ends: list[float] = []
+    conn = aiohttp.TCPConnector(limit=conversations)
+    async with aiohttp.ClientSession(connector=conn) as http:
+        # (each infoshare user first runs /infoshare start, which is not counted)
+        t0 = time.perf_counter()
+        deadline = time.monotonic() + seconds
+        counts = await asyncio.gather(*(user_loop(http, url, api, i, clicks, deadline, acks, ends, template)
+                                        for i in range(conversations)))
+        elapsed = time.perf_counter() - t0
+    n = sum(counts)
+    return {"clicks": n, "seconds": elapsed, "per_second": n / elapsed, "ack_p50": pct(acks, 0.50),
+            "ack_p99": pct(acks, 0.99), "update_p50": pct(ends, 0.50), "update_p99": pct(ends, 0.99)}
+
+
+async def wait_healthy(port: int, proc: subprocess.Popen, path: str) -> None:
+    async with aiohttp.ClientSession() as http:
+        for _ in range(200):
+            if proc.poll() is not None:
+                raise RuntimeError(f"server exited with {proc.returncode}")
+            try:
+                async with http.get(f"http://127.0.0.1:{port}{path}") as r:
+                    if r.status == 200:
+                        return
+            except aiohttp.ClientError:
+                pass
+            await asyncio.sleep(0.05)
+    raise RuntimeError("server did not start")
+
+
+def stop(proc: subprocess.Popen) -> None:
+    proc.terminate()
+    try:
+        proc.wait(10)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+
+
+async def bench(args) -> None:
+    api = MockAPI()
+    mock_app = web.Application()
+    mock_app.router.add_route("*", "/{method}", api.handle)
+    runner = web.AppRunner(mock_app, access_log=None)
+    await runner.setup()
+    mock_port = free_port()
+    await web.TCPSite(runner, "127.0.0.1", mock_port).start()
+    results = {}
+    with tempfile.TemporaryDirectory() as tmp:
+        # infoshare serve
+        port = free_port()
+        env = {**os.environ, "SLACK_BOT_TOKEN": TOKEN, "SLACK_SIGNING_SECRET": SECRET,
+               "INFOSHARE_SLACK_API_URL": f"http://127.0.0.1:{mock_port}/", "INFOSHARE_CONFIG": ""}
+        env.pop("SLACK_APP_TOKEN", None)
+        proc = subprocess.Popen([sys.executable, "-m", "bot", "serve", "--host", "127.0.0.1", "--port", str(port),
+                                 "--db", str(Path(tmp) / "bench.db")], cwd=tmp, env={**env, "PYTHONPATH": str(ROOT)},
+                                stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        try:
+            await wait_healthy(port, proc, "/healthz")
+            cpu = cpu_seconds(proc.pid)
+            results["infoshare serve (Slack)"] = r = await run_load(port, api, args.conversations, args.clicks,
+                                                                    args.seconds, None)
+            r["cpu_ms"] = (cpu_seconds(proc.pid) - cpu) * 1000 / (r["clicks"] + args.conversations)
+        finally:
+            stop(proc)
+        # the bare handler, same load (a click body of the same size)
+        port = free_port()
+        proc = subprocess.Popen([sys.executable, __file__, "--serve-bare", str(port)],
+                                stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        try:
+            await wait_healthy(port, proc, "/healthz")
+            template = api.first_blocks or SAMPLE_BLOCKS
+            cpu = cpu_seconds(proc.pid)
+            results["bare aiohttp handler"] = r = await run_load(port, None, args.conversations, args.clicks,
+                                                                 args.seconds, template)
+            r["cpu_ms"] = (cpu_seconds(proc.pid) - cpu) * 1000 / r["clicks"]
+        finally:
+            stop(proc)
+    await runner.cleanup()
+    report(results, args)
+
+
+SAMPLE_BLOCKS = [{"type": "header", "text": {"type": "plain_text", "text": "Question 1"}},
+                 {"type": "section", "text": {"type": "mrkdwn", "text": "*Is a child at immediate risk?*"}},
+                 {"type": "actions", "elements": [
+                     {"type": "button", "text": {"type": "plain_text", "text": "No"}, "action_id": "infoshare:answer:1",
+                      "value": json.dumps({"e": ["answer", "no", "abcd1234.1", None], "n": "0123456789ab"})}]}]
+
+
+def report(results: dict, args) -> None:
+    print(f"machine: {platform.platform()}, {os.cpu_count()} CPUs, Python {platform.python_version()} "
+          f"({platform.python_implementation()})")
+    print(f"load: {args.conversations} concurrent conversations, up to {args.clicks} signed clicks each, "
+          f"at most {args.seconds:.0f} s per server, all on 127.0.0.1")
+    print(f"{'server':28} {'clicks':>7} {'clicks/s':>9} {'ack p50':>9} {'ack p99':>9} {'CPU/click':>10} "
+          f"{'update p50':>11} {'update p99':>11}")
+    for name, r in results.items():
+        print(f"{name:28} {r['clicks']:7d} {r['per_second']:9.0f} {r['ack_p50']:7.1f}ms {r['ack_p99']:7.1f}ms "
+              f"{r['cpu_ms']:8.2f}ms "
+              + (f"{r['update_p50']:9.1f}ms {r['update_p99']:9.1f}ms" if r["update_p50"] == r["update_p50"] else ""))
+    ours, bare = results["infoshare serve (Slack)"], results["bare aiohttp handler"]
+    ratio = ours["per_second"] / bare["per_second"]
+    print(f"infoshare / bare throughput: {ratio:.2f} (target >= 0.50: {'met' if ratio >= 0.5 else 'NOT met'}); "
+          f"ack p99 {ours['ack_p99']:.1f} ms (target < 100 ms: {'met' if ours['ack_p99'] < 100 else 'NOT met'})")
+
+
+def serve_bare(port: int) -> None:
+    async def ok(request: web.Request) -> web.Response:
+        await request.read()
+        return web.Response(status=200)
+    app = web.Application()
+    app.router.add_post("/slack/events", ok)
+    app.router.add_get("/healthz", ok)
+    web.run_app(app, host="127.0.0.1", port=port, print=None, access_log=None)
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--conversations", type=int, default=50)
+    ap.add_argument("--clicks", type=int, default=40, help="clicks per conversation")
+    ap.add_argument("--seconds", type=float, default=60, help="time limit per server")
+    ap.add_argument("--serve-bare", type=int, default=None, help=argparse.SUPPRESS)
+    args = ap.parse_args()
+    if args.serve_bare:
+        serve_bare(args.serve_bare)
+        return
+    asyncio.run(bench(args))
+
+
+if __name__ == "__main__":
+    main()
