@@ -24,7 +24,7 @@ Example:
     >>> import os
     >>> os.environ.pop("SLACK_BOT_TOKEN", None) and None
     >>> from_env(engine=None, config=None)
-    'SLACK_BOT_TOKEN is not set'
+    'SLACK_BOT_TOKEN is not set: see manifest/slack/README.md'
 """
 
 from __future__ import annotations
@@ -55,6 +55,7 @@ from slack_bolt.request.async_request import AsyncBoltRequest
 from slack_bolt.request.internals import extract_content_type
 from slack_bolt.response import BoltResponse
 from slack_sdk.errors import SlackApiError
+from slack_sdk.http_retry.builtin_async_handlers import AsyncRateLimitErrorRetryHandler
 from slack_sdk.web.async_client import AsyncWebClient
 
 from bot import slack_blocks as kit
@@ -73,6 +74,7 @@ PROMPTS = ("question", "outcome", "record_field", "summary")
 MAX_LIVE = 10_000
 """Conversations whose live message is remembered (in memory) to take its buttons away later."""
 
+SETUP = "see manifest/slack/README.md"
 PRIVATE_NOTE = ("I've sent you a direct message so we can carry on privately. Please keep case "
                 "details out of shared channels.")
 APOLOGY = ("Sorry, something went wrong on my side and that step may not have gone through. "
@@ -191,19 +193,19 @@ class SlackChannel:
 
     Args:
         engine: the shared :class:`~dialogs.conversation.Engine`.
-        client: the Web API client (``AsyncWebClient(token=..., base_url=...)``).
+        token: the bot token (``xoxb-``).
         signing_secret: verifies HTTP requests (not needed over Socket Mode).
         app_token: an app-level token (``xapp-``): run over Socket Mode instead of HTTP.
+        api_url: the Slack Web API base URL, when not Slack's own (tests, proxies).
 
     Example:
-        >>> ch = SlackChannel(engine, AsyncWebClient(token="xoxb-..."), signing_secret="...")
+        >>> ch = SlackChannel(engine, token="xoxb-...", signing_secret="...")  # doctest: +SKIP
         >>> app.router.add_post("/slack/events", ch.handle)      # doctest: +SKIP
     """
 
-    def __init__(self, engine, client: AsyncWebClient, *, signing_secret: str | None = None,
-                 app_token: str | None = None):
+    def __init__(self, engine, *, token: str, signing_secret: str | None = None, app_token: str | None = None,
+                 api_url: str | None = None):
         self.engine = engine
-        self.client = client
         self.signing_secret = signing_secret or ""
         self.app_token = app_token
         self.socket_mode = app_token is not None
@@ -213,9 +215,13 @@ class SlackChannel:
         self._session: aiohttp.ClientSession | None = None
         self._tasks: set[asyncio.Task] = set()
         self._worker = ThreadPoolExecutor(max_workers=1, thread_name_prefix="infoshare-slack")
-        app = AsyncApp(client=client, signing_secret=self.signing_secret, name="infoshare",
+        app = AsyncApp(token=token, signing_secret=self.signing_secret, name="infoshare",
                        logger=quiet_slack_loggers(), request_verification_enabled=not self.socket_mode)
         quiet_slack_loggers()
+        self.client: AsyncWebClient = app.client
+        if api_url:
+            self.client.base_url = api_url if api_url.endswith("/") else api_url + "/"
+        self.client.retry_handlers.append(AsyncRateLimitErrorRetryHandler(max_retry_count=2))
         # Bolt tries listeners in this order, building each matcher's arguments: most frequent first.
         app.action(re.compile("^" + re.escape(kit.ACTION_PREFIX)))(self.on_action)
         app.event("message")(self.on_message)
@@ -271,6 +277,7 @@ class SlackChannel:
             await self._session.close()
             self._session = None
             self.client.session = None
+        self._worker.shutdown(wait=False)
 
     # ---- the engine (in a worker thread: it is synchronous SQLite) -------------------------
 
@@ -601,13 +608,10 @@ def from_env(engine, config, socket_mode: bool = False) -> SlackChannel | str:
     app_token = os.environ.get("SLACK_APP_TOKEN")
     api_url = os.environ.get("INFOSHARE_SLACK_API_URL")
     if not token:
-        return "SLACK_BOT_TOKEN is not set"
+        return f"SLACK_BOT_TOKEN is not set: {SETUP}"
     if socket_mode and not app_token:
-        return "--slack-socket-mode needs SLACK_APP_TOKEN (an app-level token, xapp-...)"
+        return f"--slack-socket-mode needs SLACK_APP_TOKEN, an app-level token (xapp-...): {SETUP}"
     if not socket_mode and not secret:
-        return "SLACK_SIGNING_SECRET is not set"
-    kwargs: dict[str, Any] = {"token": token}
-    if api_url:
-        kwargs["base_url"] = api_url if api_url.endswith("/") else api_url + "/"
-    client = AsyncWebClient(**kwargs)
-    return SlackChannel(engine, client, signing_secret=secret, app_token=app_token if socket_mode else None)
+        return f"SLACK_SIGNING_SECRET is not set (or use --slack-socket-mode with SLACK_APP_TOKEN): {SETUP}"
+    return SlackChannel(engine, token=token, signing_secret=secret, app_token=app_token if socket_mode else None,
+                        api_url=api_url)
