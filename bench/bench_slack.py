@@ -1,6 +1,6 @@
 """Benchmark: signed Slack button clicks per second against ``infoshare serve``, beside a bare aiohttp handler.
 
-    python bench/bench_slack.py [--conversations 50] [--clicks 40] [--seconds 60]
+    python bench/bench_slack.py [--conversations 50] [--clicks 40] [--seconds 60] [--db-dir /dev/shm]
 
 Two servers run as subprocesses on 127.0.0.1, one after the other, under the same load:
 
@@ -62,6 +62,22 @@ def cpu_seconds(pid: int) -> float:
         return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
     except (OSError, ValueError, IndexError):
         return float("nan")
+
+
+def commit_ms(folder: str, n: int = 50) -> float:
+    """Median time of one durable SQLite commit in ``folder`` (the core stores with synchronous=FULL)."""
+    sys.path.insert(0, str(ROOT))
+    from storage import conversations
+    from storage.db import open_db
+    db = open_db(Path(folder) / "probe.db")
+    conversations.ensure_schema(db)
+    times = []
+    for i in range(n):
+        t = time.perf_counter()
+        conversations.seen_event(db, f"probe-{i}")
+        times.append(time.perf_counter() - t)
+    db.conn.close()
+    return statistics.median(times) * 1000
 
 
 def pct(xs: list[float], p: float) -> float:
@@ -202,7 +218,8 @@ async def bench(args) -> None:
     mock_port = free_port()
     await web.TCPSite(runner, "127.0.0.1", mock_port).start()
     results = {}
-    with tempfile.TemporaryDirectory() as tmp:
+    with tempfile.TemporaryDirectory(dir=args.db_dir) as tmp:
+        args.commit_ms = commit_ms(tmp)
         # infoshare serve
         port = free_port()
         env = {**os.environ, "SLACK_BOT_TOKEN": TOKEN, "SLACK_SIGNING_SECRET": SECRET,
@@ -247,7 +264,8 @@ def report(results: dict, args) -> None:
     print(f"machine: {platform.platform()}, {os.cpu_count()} CPUs, Python {platform.python_version()} "
           f"({platform.python_implementation()})")
     print(f"load: {args.conversations} concurrent conversations, up to {args.clicks} signed clicks each, "
-          f"at most {args.seconds:.0f} s per server, all on 127.0.0.1")
+          f"at most {args.seconds:.0f} s per server, all on 127.0.0.1; database in {args.db_dir or tempfile.gettempdir()} "
+          f"(one SQLite commit there: {args.commit_ms:.2f} ms median)")
     print(f"{'server':28} {'clicks':>7} {'clicks/s':>9} {'ack p50':>9} {'ack p99':>9} {'CPU/click':>10} "
           f"{'update p50':>11} {'update p99':>11}")
     for name, r in results.items():
@@ -275,6 +293,9 @@ def main() -> None:
     ap.add_argument("--conversations", type=int, default=50)
     ap.add_argument("--clicks", type=int, default=40, help="clicks per conversation")
     ap.add_argument("--seconds", type=float, default=60, help="time limit per server")
+    ap.add_argument("--db-dir", default=None,
+                    help="where the server's SQLite file goes (default: the system temp dir); /dev/shm takes "
+                         "the disk's fsync time out of the figures")
     ap.add_argument("--serve-bare", type=int, default=None, help=argparse.SUPPRESS)
     args = ap.parse_args()
     if args.serve_bare:
