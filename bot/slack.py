@@ -71,6 +71,8 @@ MAX_AGE = 5 * 60
 """Oldest request accepted, in seconds (Slack's own advice)."""
 PROMPTS = ("question", "outcome", "record_field", "summary")
 """Reply kinds that show where a conversation is (the engine puts them last)."""
+WORK_SLOTS = 4
+"""Listeners doing their work after the ack at the same time (the rest wait their turn)."""
 MAX_LIVE = 10_000
 """Conversations whose live message is remembered (in memory) to take its buttons away later."""
 
@@ -215,6 +217,7 @@ class SlackChannel:
         self._session: aiohttp.ClientSession | None = None
         self._tasks: set[asyncio.Task] = set()
         self._worker = ThreadPoolExecutor(max_workers=1, thread_name_prefix="infoshare-slack")
+        self._slots = asyncio.Semaphore(WORK_SLOTS)
         app = AsyncApp(token=token, signing_secret=self.signing_secret, name="infoshare",
                        logger=quiet_slack_loggers(), request_verification_enabled=not self.socket_mode)
         quiet_slack_loggers()
@@ -561,12 +564,14 @@ class SlackChannel:
         """Work done after ``ack()`` ends in :meth:`on_error` too.
 
         (Bolt would pass it there, but would also drop the acknowledgement it already has and
-        answer Slack 404 three seconds later.)
+        answer Slack 404 three seconds later.) At most ``WORK_SLOTS`` run at once, so that under
+        load new requests are still acknowledged at once and the work queues instead.
         """
-        try:
-            yield
-        except Exception as exc:  # noqa: BLE001 - every fault ends in the one error handler
-            await self.on_error(exc, body, None)
+        async with self._slots:
+            try:
+                yield
+            except Exception as exc:  # noqa: BLE001 - every fault ends in the one error handler
+                await self.on_error(exc, body, None)
 
     async def on_error(self, error: Exception, body: dict[str, Any], response) -> BoltResponse | None:
         """The one place errors end: log the type, apologise, show where the conversation is."""
