@@ -1,6 +1,6 @@
 """Benchmark: signed Slack button clicks per second against ``infoshare serve``, beside a bare aiohttp handler.
 
-    python bench/bench_slack.py [--conversations 50] [--clicks 40] [--seconds 60] [--db-dir /dev/shm]
+    python bench/bench_slack.py [--conversations 50] [--clicks 40] [--seconds 60] [--think 0] [--db-dir /dev/shm]
 
 Two servers run as subprocesses on 127.0.0.1, one after the other, under the same load:
 
@@ -12,7 +12,9 @@ Load: ``--conversations`` users click at once, each in its own DM. A user sends 
 ``block_actions`` request (the payload carries the message, as Slack's does), waits for the
 acknowledgement, and (for infoshare) for the ``chat.update`` that shows the next question, then
 clicks a button of that new message: No, Yes, Back, Back, and round again. So every click is a
-real engine turn with a state save, never a stale or duplicate click.
+real engine turn with a state save, never a stale or duplicate click. With ``--think S`` a user
+waits a random 0..2S seconds between clicks (people read the question); by default they do not,
+so the server runs flat out and the figures are its ceiling.
 
 Reported per server: clicks per second, and p50/p99 of the acknowledgement latency (click to
 HTTP 200); for infoshare also p50/p99 from click to the message update. Targets: infoshare at
@@ -29,6 +31,7 @@ import asyncio
 import json
 import os
 import platform
+import random
 import socket
 import statistics
 import subprocess
@@ -140,7 +143,8 @@ def click_body(user: str, dm: str, ts: str, blocks: list, label: str) -> str:
 
 
 async def user_loop(http: aiohttp.ClientSession, url: str, api: MockAPI | None, i: int, clicks: int,
-                    deadline: float, acks: list[float], ends: list[float], template: list | None) -> int:
+                    deadline: float, acks: list[float], ends: list[float], template: list | None,
+                    think: float = 0.0) -> int:
     user, dm = f"U{i:07d}", f"D{i:07d}"
     done = 0
     if api is not None:
@@ -165,11 +169,13 @@ async def user_loop(http: aiohttp.ClientSession, url: str, api: MockAPI | None, 
             ts, blocks = await asyncio.wait_for(api.queue(dm).get(), 10)
             ends.append(time.perf_counter() - t0)
         done += 1
+        if think:
+            await asyncio.sleep(random.uniform(0, 2 * think))
     return done
 
 
 async def run_load(port: int, api: MockAPI | None, conversations: int, clicks: int, seconds: float,
-                   template: list | None) -> dict:
+                   template: list | None, think: float = 0.0) -> dict:
     url = f"http://127.0.0.1:{port}/slack/events"
     acks: list[float] = []
     ends: list[float] = []
@@ -178,7 +184,7 @@ async def run_load(port: int, api: MockAPI | None, conversations: int, clicks: i
         # (each infoshare user first runs /infoshare start, which is not counted)
         t0 = time.perf_counter()
         deadline = time.monotonic() + seconds
-        counts = await asyncio.gather(*(user_loop(http, url, api, i, clicks, deadline, acks, ends, template)
+        counts = await asyncio.gather(*(user_loop(http, url, api, i, clicks, deadline, acks, ends, template, think)
                                         for i in range(conversations)))
         elapsed = time.perf_counter() - t0
     n = sum(counts)
@@ -232,7 +238,7 @@ async def bench(args) -> None:
             await wait_healthy(port, proc, "/healthz")
             cpu = cpu_seconds(proc.pid)
             results["infoshare serve (Slack)"] = r = await run_load(port, api, args.conversations, args.clicks,
-                                                                    args.seconds, None)
+                                                                    args.seconds, None, args.think)
             r["cpu_ms"] = (cpu_seconds(proc.pid) - cpu) * 1000 / (r["clicks"] + args.conversations)
         finally:
             stop(proc)
@@ -245,7 +251,7 @@ async def bench(args) -> None:
             template = api.first_blocks or SAMPLE_BLOCKS
             cpu = cpu_seconds(proc.pid)
             results["bare aiohttp handler"] = r = await run_load(port, None, args.conversations, args.clicks,
-                                                                 args.seconds, template)
+                                                                 args.seconds, template, args.think)
             r["cpu_ms"] = (cpu_seconds(proc.pid) - cpu) * 1000 / r["clicks"]
         finally:
             stop(proc)
@@ -264,6 +270,7 @@ def report(results: dict, args) -> None:
     print(f"machine: {platform.platform()}, {os.cpu_count()} CPUs, Python {platform.python_version()} "
           f"({platform.python_implementation()})")
     print(f"load: {args.conversations} concurrent conversations, up to {args.clicks} signed clicks each, "
+          f"{'mean think time ' + format(args.think, 'g') + ' s, ' if args.think else 'no think time, '}"
           f"at most {args.seconds:.0f} s per server, all on 127.0.0.1; database in {args.db_dir or tempfile.gettempdir()} "
           f"(one SQLite commit there: {args.commit_ms:.2f} ms median)")
     print(f"{'server':28} {'clicks':>7} {'clicks/s':>9} {'ack p50':>9} {'ack p99':>9} {'CPU/click':>10} "
@@ -293,6 +300,8 @@ def main() -> None:
     ap.add_argument("--conversations", type=int, default=50)
     ap.add_argument("--clicks", type=int, default=40, help="clicks per conversation")
     ap.add_argument("--seconds", type=float, default=60, help="time limit per server")
+    ap.add_argument("--think", type=float, default=0.0,
+                    help="mean seconds a user waits before the next click (default 0: click as fast as possible)")
     ap.add_argument("--db-dir", default=None,
                     help="where the server's SQLite file goes (default: the system temp dir); /dev/shm takes "
                          "the disk's fsync time out of the figures")
