@@ -11,7 +11,8 @@ from dialogs.events import Event
 from storage import conversations
 from storage.db import open_db
 
-from slack_mock import alice, engine, db_path, server, slack_api, slack_env  # noqa: F401
+pytest_plugins = ["slack_mock"]  # its fixtures: slack_api, slack_env, engine, db_path, server, alice
+
 
 PACK = load_pack("hmg-2018")
 Q = {n: PACK.nodes[n]["question"] for n in PACK.nodes}

@@ -8,7 +8,9 @@ from content.loader import load_pack
 from dialogs.answers import get_matcher
 from dialogs.events import Event
 
-from slack_mock import SlackUser, alice, engine, db_path, find_button, server, slack_api, slack_env  # noqa: F401
+from slack_mock import SlackUser
+
+pytest_plugins = ["slack_mock"]  # its fixtures: slack_api, slack_env, engine, db_path, server, alice
 
 PACK = load_pack("hmg-2018")
 Q = {n: PACK.nodes[n]["question"] for n in PACK.nodes}

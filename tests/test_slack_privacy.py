@@ -5,7 +5,8 @@ from __future__ import annotations
 from content.loader import load_pack
 from bot.slack import PRIVATE_NOTE
 
-from slack_mock import alice, engine, db_path, server, slack_api, slack_env  # noqa: F401
+pytest_plugins = ["slack_mock"]  # its fixtures: slack_api, slack_env, engine, db_path, server, alice
+
 
 CHANNEL = "C0SHARED1"
 CASE = "Jo Bloggs, 7, came in with bruises; can I tell the police?"

@@ -5,13 +5,14 @@ from __future__ import annotations
 import json
 import logging
 import time
-from urllib.parse import urlencode
 
 import pytest
 
 from storage.db import open_db
 
-from slack_mock import alice, engine, db_path, server, sign, slack_api, slack_env  # noqa: F401
+from slack_mock import sign
+
+pytest_plugins = ["slack_mock"]  # its fixtures: slack_api, slack_env, engine, db_path, server, alice
 
 CASE_TEXT = "Jo Bloggs told her teacher about bruises"
 

@@ -7,7 +7,9 @@ import time
 
 from aiohttp.test_utils import TestClient, TestServer
 
-from slack_mock import APP_TOKEN, TEAM, dm_of, engine, db_path, find_button, slack_api, slack_env  # noqa: F401
+from slack_mock import APP_TOKEN, TEAM, dm_of, find_button
+
+pytest_plugins = ["slack_mock"]  # its fixtures: slack_api, slack_env, engine, db_path, server, alice
 
 USER = "U0SOCKET1"
 

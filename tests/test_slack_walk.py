@@ -6,7 +6,9 @@ from content.loader import load_pack
 from storage import audit
 from storage.db import open_db
 
-from slack_mock import alice, engine, db_path, find_button, server, slack_api, slack_env  # noqa: F401
+from slack_mock import find_button
+
+pytest_plugins = ["slack_mock"]  # its fixtures: slack_api, slack_env, engine, db_path, server, alice
 
 PACK = load_pack("hmg-2018")
 Q = {n: PACK.nodes[n]["question"] for n in PACK.nodes}
