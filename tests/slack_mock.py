@@ -172,7 +172,7 @@ class MockSlackAPI:
     def of(self, *methods: str) -> list[Call]:
         return [c for c in self.calls if c.method in methods]
 
-    async def wait_for(self, predicate: Callable[["MockSlackAPI"], Any], timeout: float = 5.0) -> Any:
+    async def wait_for(self, predicate: Callable[["MockSlackAPI"], Any], timeout: float = 15.0) -> Any:
         """Wait until ``predicate(self)`` is truthy (the bot works after it acknowledges)."""
         async def until():
             async with self._changed:
@@ -183,7 +183,7 @@ class MockSlackAPI:
                     await self._changed.wait()
         return await asyncio.wait_for(until(), timeout)
 
-    async def next_call(self, *methods: str, after: int = 0, timeout: float = 5.0,
+    async def next_call(self, *methods: str, after: int = 0, timeout: float = 15.0,
                         where: Callable[[Call], bool] | None = None) -> Call:
         """The first call of one of ``methods`` (matching ``where``) made after the first ``after`` calls."""
         return await self.wait_for(lambda m: next((c for c in m.calls[after:] if c.method in methods
@@ -346,25 +346,25 @@ def slack_env(monkeypatch, slack_api):
 
 
 @pytest.fixture
-def db_path(tmp_path):
+def slack_db_path(tmp_path):
     return tmp_path / "infoshare.db"
 
 
 @pytest.fixture
-def engine(db_path):
+def slack_engine(slack_db_path):
     from bot.config import Config
     from dialogs.conversation import Engine
     from storage.db import open_db
     config = Config(leads={"slack": ["ULEAD001"]})
-    return Engine(open_db(db_path), is_lead=config.is_lead)
+    return Engine(open_db(slack_db_path), is_lead=config.is_lead)
 
 
 @pytest.fixture
-async def server(slack_env, engine):
+async def slack_server(slack_env, slack_engine):
     """The real ``infoshare serve`` aiohttp app (bot.server) running on 127.0.0.1."""
     from bot.config import Config
     from bot.server import build_app, load_channels
-    channels = load_channels(engine, Config(leads={"slack": ["ULEAD001"]}), dev=False, host="127.0.0.1")
+    channels = load_channels(slack_engine, Config(leads={"slack": ["ULEAD001"]}), dev=False, host="127.0.0.1")
     assert channels.slack is not None, channels.disabled
     client = TestClient(TestServer(build_app(channels), host="127.0.0.1"))
     await client.start_server()
@@ -374,5 +374,5 @@ async def server(slack_env, engine):
 
 
 @pytest.fixture
-def alice(server, slack_api):
-    return SlackUser(server, slack_api, user="U0000A11")
+def alice(slack_server, slack_api):
+    return SlackUser(slack_server, slack_api, user="U0000A11")

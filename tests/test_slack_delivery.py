@@ -11,15 +11,15 @@ from dialogs.events import Event
 from storage import conversations
 from storage.db import open_db
 
-pytest_plugins = ["slack_mock"]  # its fixtures: slack_api, slack_env, engine, db_path, server, alice
+pytest_plugins = ["slack_mock"]  # its fixtures: slack_api, slack_env, slack_engine, slack_db_path, slack_server, alice
 
 
 PACK = load_pack("hmg-2018")
 Q = {n: PACK.nodes[n]["question"] for n in PACK.nodes}
 
 
-def state(db_path, user):
-    raw, _ = conversations.load_state(open_db(db_path), f"slack:D{user[1:]}:{user}")
+def state(slack_db_path, user):
+    raw, _ = conversations.load_state(open_db(slack_db_path), f"slack:D{user[1:]}:{user}")
     return raw
 
 
@@ -39,7 +39,7 @@ async def test_a_retried_event_is_processed_once(alice, slack_api):
     assert len(slack_api.of("chat.postMessage")) == 1
 
 
-async def test_a_double_click_is_processed_once(alice, slack_api, db_path):
+async def test_a_double_click_is_processed_once(alice, slack_api, slack_db_path):
     q1 = await start(alice, slack_api)
     n = len(slack_api.calls)
     a, b = await asyncio.gather(alice.click(q1, "No"), alice.click(q1, "No"))
@@ -49,15 +49,15 @@ async def test_a_double_click_is_processed_once(alice, slack_api, db_path):
     updates = slack_api.of("chat.update")
     assert len(updates) == 1 and Q["purpose"] in updates[0].text
     assert slack_api.of("chat.postEphemeral") == [], "a double click is not a stale click"
-    assert state(db_path, alice.user)["history"] == [["immediate_risk", "no"]]
+    assert state(slack_db_path, alice.user)["history"] == [["immediate_risk", "no"]]
 
 
-async def test_a_click_on_an_earlier_question_is_answered_politely_and_changes_nothing(alice, slack_api, db_path):
+async def test_a_click_on_an_earlier_question_is_answered_politely_and_changes_nothing(alice, slack_api, slack_db_path):
     q1 = await start(alice, slack_api)
     n = len(slack_api.calls)
     await alice.click(q1, "No")
     q2 = await slack_api.next_call("chat.update", after=n)
-    before = state(db_path, alice.user)
+    before = state(slack_db_path, alice.user)
     n = len(slack_api.calls)
     await alice.click(q1, "Yes")  # the button of question 1, clicked later (another device, an old copy)
     note = await slack_api.next_call("chat.postEphemeral", after=n)
@@ -65,10 +65,10 @@ async def test_a_click_on_an_earlier_question_is_answered_politely_and_changes_n
     assert "earlier question" in note.text and Q["purpose"] in note.text
     await slack_api.settle()
     assert slack_api.of("chat.update") == [q2], "the message was not changed"
-    assert state(db_path, alice.user) == before
+    assert state(slack_db_path, alice.user) == before
 
 
-async def test_a_click_on_a_finished_walk_changes_nothing(alice, slack_api, db_path):
+async def test_a_click_on_a_finished_walk_changes_nothing(alice, slack_api, slack_db_path):
     q1 = await start(alice, slack_api)
     msg = q1
     for label in ("No", "No"):  # immediate risk no, purpose no -> do not share
@@ -88,7 +88,7 @@ async def test_a_click_on_a_finished_walk_changes_nothing(alice, slack_api, db_p
     n = len(slack_api.calls)
     await alice.click(summary, "Confirm and record")
     await slack_api.next_call("chat.update", after=n)
-    before = state(db_path, alice.user)
+    before = state(slack_db_path, alice.user)
     assert before["phase"] == "done"
     for old, label in ((q1, "Yes"), (summary, "Change")):
         n = len(slack_api.calls)
@@ -101,14 +101,14 @@ async def test_a_click_on_a_finished_walk_changes_nothing(alice, slack_api, db_p
     view = (await resp.json())["view"]
     assert "changed nothing" in json.dumps(view)
     await slack_api.settle()
-    assert state(db_path, alice.user) == before
+    assert state(slack_db_path, alice.user) == before
     from storage import audit
-    assert len(audit.my_decisions(open_db(db_path), alice.user, "slack")) == 1
+    assert len(audit.my_decisions(open_db(slack_db_path), alice.user, "slack")) == 1
 
 
-async def test_slow_work_happens_after_the_acknowledgement(alice, slack_api, server, monkeypatch):
+async def test_slow_work_happens_after_the_acknowledgement(alice, slack_api, slack_server, monkeypatch):
     q1 = await start(alice, slack_api)
-    engine = server.channel.engine
+    engine = slack_server.channel.engine
     real = engine.handle
 
     def slow(*args, **kwargs):
@@ -123,9 +123,9 @@ async def test_slow_work_happens_after_the_acknowledgement(alice, slack_api, ser
     await slack_api.next_call("chat.update", after=n, timeout=10)
 
 
-async def test_an_error_is_apologised_for_and_the_conversation_stays_usable(alice, slack_api, server, monkeypatch):
+async def test_an_error_is_apologised_for_and_the_conversation_stays_usable(alice, slack_api, slack_server, monkeypatch):
     q1 = await start(alice, slack_api)
-    engine = server.channel.engine
+    engine = slack_server.channel.engine
     real = engine.handle
     calls = {"n": 0}
 
@@ -147,7 +147,7 @@ async def test_an_error_is_apologised_for_and_the_conversation_stays_usable(alic
     assert Q["purpose"] in q2.text
 
 
-async def test_a_failing_web_api_is_caught_in_one_place(alice, slack_api, server, caplog):
+async def test_a_failing_web_api_is_caught_in_one_place(alice, slack_api, slack_server, caplog):
     q1 = await start(alice, slack_api)
     slack_api.fail["chat.update"] = "message_not_found"
     n = len(slack_api.calls)
@@ -158,8 +158,8 @@ async def test_a_failing_web_api_is_caught_in_one_place(alice, slack_api, server
     assert any("SlackApiError" in r.getMessage() for r in caplog.records if r.name == "infoshare.slack")
 
 
-async def test_an_error_in_the_record_modal_still_answers_slack_with_200(alice, slack_api, server, monkeypatch):
-    engine = server.channel.engine
+async def test_an_error_in_the_record_modal_still_answers_slack_with_200(alice, slack_api, slack_server, monkeypatch):
+    engine = slack_server.channel.engine
     engine.handle("slack", alice.dm, alice.user, Event("start", "hmg-2018"))
 
     def broken(*args, **kwargs):

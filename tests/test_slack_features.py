@@ -10,7 +10,7 @@ from dialogs.events import Event
 
 from slack_mock import SlackUser
 
-pytest_plugins = ["slack_mock"]  # its fixtures: slack_api, slack_env, engine, db_path, server, alice
+pytest_plugins = ["slack_mock"]  # its fixtures: slack_api, slack_env, slack_engine, slack_db_path, slack_server, alice
 
 PACK = load_pack("hmg-2018")
 Q = {n: PACK.nodes[n]["question"] for n in PACK.nodes}
@@ -58,8 +58,8 @@ async def test_why_back_and_start_over_update_the_same_message(alice, slack_api)
         assert msg.args["text"].startswith("Question"), "the buttons of the question stay on the message"
 
 
-async def test_the_home_tab_has_start_my_decisions_and_topics(alice, slack_api, server):
-    server.channel.engine.handle("slack", alice.dm, alice.user, Event("start"))
+async def test_the_home_tab_has_start_my_decisions_and_topics(alice, slack_api, slack_server):
+    slack_server.channel.engine.handle("slack", alice.dm, alice.user, Event("start"))
     await alice.home_opened()
     home = (await slack_api.next_call("views.publish")).args
     assert home["user_id"] == alice.user
@@ -78,9 +78,9 @@ async def test_the_home_tab_has_start_my_decisions_and_topics(alice, slack_api, 
     assert again.args["view"]["blocks"][2] != view["blocks"][2], "buttons are fresh after a click"
 
 
-async def test_the_digest_is_for_leads_only_and_arrives_in_their_dm(slack_api, server):
-    lead = SlackUser(server, slack_api, user="ULEAD001")
-    other = SlackUser(server, slack_api, user="U0OTHER1")
+async def test_the_digest_is_for_leads_only_and_arrives_in_their_dm(slack_api, slack_server):
+    lead = SlackUser(slack_server, slack_api, user="ULEAD001")
+    other = SlackUser(slack_server, slack_api, user="U0OTHER1")
     await lead.command("digest", channel="C0LEADS01")
     got = await slack_api.next_call("chat.postMessage", where=lambda c: c.args["channel"] == lead.dm)
     assert "Information sharing digest" in got.text and "```" in got.text  # tables in code blocks
@@ -90,7 +90,7 @@ async def test_the_digest_is_for_leads_only_and_arrives_in_their_dm(slack_api, s
     assert "Only the safeguarding leads" in refused.text and "digest" not in refused.args["text"].lower()[:20]
 
 
-async def test_leaving_without_recording_takes_a_typed_reason_from_a_modal(alice, slack_api, db_path):
+async def test_leaving_without_recording_takes_a_typed_reason_from_a_modal(alice, slack_api, slack_db_path):
     await alice.command("start hmg-2018")
     msg = await slack_api.next_call("chat.postMessage")
     for label in ("No", "No"):
@@ -112,7 +112,7 @@ async def test_leaving_without_recording_takes_a_typed_reason_from_a_modal(alice
     assert "Reason recorded" in done.text and Q["immediate_risk"] in done.text  # then the new walk starts
     from storage import audit
     from storage.db import open_db
-    rows = audit.my_decisions(open_db(db_path), alice.user, "slack")
+    rows = audit.my_decisions(open_db(slack_db_path), alice.user, "slack")
     assert rows[0]["kind"] == "left_without_recording"
 
 

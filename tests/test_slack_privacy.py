@@ -5,7 +5,7 @@ from __future__ import annotations
 from content.loader import load_pack
 from bot.slack import PRIVATE_NOTE
 
-pytest_plugins = ["slack_mock"]  # its fixtures: slack_api, slack_env, engine, db_path, server, alice
+pytest_plugins = ["slack_mock"]  # its fixtures: slack_api, slack_env, slack_engine, slack_db_path, slack_server, alice
 
 
 CHANNEL = "C0SHARED1"
@@ -73,7 +73,7 @@ async def test_a_command_in_the_dm_itself_adds_no_note(alice, slack_api):
     assert slack_api.of("response_url", "chat.postEphemeral") == []
 
 
-async def test_help_is_an_ephemeral_reply_where_it_was_asked_and_shows_no_case(alice, slack_api, server):
+async def test_help_is_an_ephemeral_reply_where_it_was_asked_and_shows_no_case(alice, slack_api, slack_server):
     first_walk = await alice.command("start")
     assert first_walk.status == 200
     await slack_api.next_call("chat.postMessage")

@@ -12,13 +12,13 @@ from storage.db import open_db
 
 from slack_mock import sign
 
-pytest_plugins = ["slack_mock"]  # its fixtures: slack_api, slack_env, engine, db_path, server, alice
+pytest_plugins = ["slack_mock"]  # its fixtures: slack_api, slack_env, slack_engine, slack_db_path, slack_server, alice
 
 CASE_TEXT = "Jo Bloggs told her teacher about bruises"
 
 
-def tables(db_path):
-    db = open_db(db_path)
+def tables(slack_db_path):
+    db = open_db(slack_db_path)
     return {t: db.execute(f"select count(*) from {t}").fetchone()[0]
             for t in ("conversations", "processed_events", "decisions")}
 
@@ -29,9 +29,9 @@ def dm_event(alice, text=CASE_TEXT):
                                  "user": alice.user, "text": text, "ts": "1.2"}})
 
 
-async def test_unsigned_badly_signed_and_stale_requests_get_401_and_change_nothing(alice, slack_api, db_path, caplog):
+async def test_unsigned_badly_signed_and_stale_requests_get_401_and_change_nothing(alice, slack_api, slack_db_path, caplog):
     caplog.set_level(logging.DEBUG)
-    before = tables(db_path)
+    before = tables(slack_db_path)
     body = dm_event(alice)
     now = int(time.time())
     cases = {
@@ -50,18 +50,18 @@ async def test_unsigned_badly_signed_and_stale_requests_get_401_and_change_nothi
     # a signature made four and a half minutes ago still counts
     assert (await alice.post(body, "application/json", headers=sign(body, str(int(time.time()) - 270)), signed=False)).status == 200
     await slack_api.next_call("chat.postMessage")
-    after = tables(db_path)
+    after = tables(slack_db_path)
     assert after["decisions"] == before["decisions"]
     assert CASE_TEXT not in caplog.text, "a request body reached the logs"
     assert "bruises" not in caplog.text
 
 
-async def test_refused_requests_reach_no_listener(alice, slack_api, db_path):
-    before = tables(db_path)
+async def test_refused_requests_reach_no_listener(alice, slack_api, slack_db_path):
+    before = tables(slack_db_path)
     resp = await alice.post(dm_event(alice), "application/json", signed=False)
     assert resp.status == 401
     await slack_api.settle(0.2)
-    assert slack_api.calls == [] and tables(db_path) == before
+    assert slack_api.calls == [] and tables(slack_db_path) == before
 
 
 @pytest.mark.parametrize("body,content_type", [
@@ -130,7 +130,7 @@ async def test_a_form_mentioning_the_word_payload_is_still_a_command(alice, slac
     assert posted.args["channel"] == alice.dm
 
 
-async def test_without_slack_settings_the_server_starts_without_the_endpoint(monkeypatch, engine):
+async def test_without_slack_settings_the_server_starts_without_the_endpoint(monkeypatch, slack_engine):
     from aiohttp.test_utils import TestClient, TestServer
 
     from bot import slack
@@ -138,12 +138,12 @@ async def test_without_slack_settings_the_server_starts_without_the_endpoint(mon
     from bot.server import build_app, load_channels
     for name in ("SLACK_BOT_TOKEN", "SLACK_SIGNING_SECRET", "SLACK_APP_TOKEN"):
         monkeypatch.delenv(name, raising=False)
-    assert slack.from_env(engine, Config()).startswith("SLACK_BOT_TOKEN is not set")
+    assert slack.from_env(slack_engine, Config()).startswith("SLACK_BOT_TOKEN is not set")
     monkeypatch.setenv("SLACK_BOT_TOKEN", "xoxb-1")
-    assert slack.from_env(engine, Config()).startswith("SLACK_SIGNING_SECRET is not set")
-    assert "SLACK_APP_TOKEN" in slack.from_env(engine, Config(), socket_mode=True)
+    assert slack.from_env(slack_engine, Config()).startswith("SLACK_SIGNING_SECRET is not set")
+    assert "SLACK_APP_TOKEN" in slack.from_env(slack_engine, Config(), socket_mode=True)
     monkeypatch.delenv("SLACK_BOT_TOKEN")
-    channels = load_channels(engine, Config(), dev=False, host="127.0.0.1")
+    channels = load_channels(slack_engine, Config(), dev=False, host="127.0.0.1")
     assert channels.slack is None and "SLACK_BOT_TOKEN" in channels.disabled["slack"]
     async with TestClient(TestServer(build_app(channels), host="127.0.0.1")) as client:
         assert (await client.get("/healthz")).status == 200

@@ -9,17 +9,17 @@ from aiohttp.test_utils import TestClient, TestServer
 
 from slack_mock import APP_TOKEN, TEAM, dm_of, find_button
 
-pytest_plugins = ["slack_mock"]  # its fixtures: slack_api, slack_env, engine, db_path, server, alice
+pytest_plugins = ["slack_mock"]  # its fixtures: slack_api, slack_env, slack_engine, slack_db_path, slack_server, alice
 
 USER = "U0SOCKET1"
 
 
-async def test_the_walk_runs_over_socket_mode(slack_env, slack_api, engine, monkeypatch):
+async def test_the_walk_runs_over_socket_mode(slack_env, slack_api, slack_engine, monkeypatch):
     from bot.config import Config
     from bot.server import build_app, load_channels
     monkeypatch.setenv("SLACK_APP_TOKEN", APP_TOKEN)
     monkeypatch.delenv("SLACK_SIGNING_SECRET")
-    channels = load_channels(engine, Config(), dev=False, host="127.0.0.1", socket_mode=True)
+    channels = load_channels(slack_engine, Config(), dev=False, host="127.0.0.1", socket_mode=True)
     assert channels.slack is not None, channels.disabled
     async with TestClient(TestServer(build_app(channels), host="127.0.0.1")) as http:
         assert slack_api.of("apps.connections.open"), "connected at start-up"

@@ -8,7 +8,7 @@ from storage.db import open_db
 
 from slack_mock import find_button
 
-pytest_plugins = ["slack_mock"]  # its fixtures: slack_api, slack_env, engine, db_path, server, alice
+pytest_plugins = ["slack_mock"]  # its fixtures: slack_api, slack_env, slack_engine, slack_db_path, slack_server, alice
 
 PACK = load_pack("hmg-2018")
 Q = {n: PACK.nodes[n]["question"] for n in PACK.nodes}
@@ -19,7 +19,7 @@ def labels(call):
             if e["type"] == "button"]
 
 
-async def test_a_whole_walk_from_the_command_to_a_recorded_decision(alice, slack_api, db_path):
+async def test_a_whole_walk_from_the_command_to_a_recorded_decision(alice, slack_api, slack_db_path):
     resp = await alice.command("start hmg-2018")
     assert resp.status == 200
     first = await slack_api.next_call("chat.postMessage")
@@ -70,14 +70,14 @@ async def test_a_whole_walk_from_the_command_to_a_recorded_decision(alice, slack
     assert summary.ts == first.ts
     assert summary.args["text"].startswith("Summary of the decision")
     assert "Confirm and record" in labels(summary)
-    assert audit.my_decisions(open_db(db_path), alice.user, "slack") == []  # nothing before confirm
+    assert audit.my_decisions(open_db(slack_db_path), alice.user, "slack") == []  # nothing before confirm
 
     n = len(slack_api.calls)
     await alice.click(summary, "Confirm and record")
     done = await slack_api.next_call("chat.update", after=n)
-    rows = audit.my_decisions(open_db(db_path), alice.user, "slack")
+    rows = audit.my_decisions(open_db(slack_db_path), alice.user, "slack")
     assert len(rows) == 1
-    row = audit.get_decision(open_db(db_path), rows[0]["ref"])
+    row = audit.get_decision(open_db(slack_db_path), rows[0]["ref"])
     assert row["ref"] in done.args["text"]
     assert row["channel"] == "slack" and row["user_id"] == alice.user and row["conversation_id"] == alice.dm
     assert row["outcome"] == "share"
