@@ -10,38 +10,18 @@ from pathlib import Path
 
 import click
 
-from bot.config import ConfigError, load_config
+from bot.cli import UsageProblem as BadInput
+from bot.cli import config_option as _config_option
+from bot.cli import db_option as _db_option
+from bot.cli import get_config as _config
 from storage import audit as store
 from storage.db import default_db_path, open_db
-
-
-class BadInput(click.ClickException):
-    """Bad input on the command line: a clear message on stderr and exit code 2."""
-
-    exit_code = 2
 
 
 class ChainBroken(click.ClickException):
     """``audit verify`` found the record altered: exit code 1, naming the first bad row."""
 
     exit_code = 1
-
-
-def _db_option(f):
-    return click.option("--db", "db_path", type=click.Path(dir_okay=False), default=None,
-                        help="SQLite database file (default: $INFOSHARE_DB or ./infoshare.db).")(f)
-
-
-def _config_option(f):
-    return click.option("--config", "config_path", type=click.Path(dir_okay=False), default=None,
-                        help="Configuration file (default: $INFOSHARE_CONFIG or ./infoshare.toml).")(f)
-
-
-def _config(config_path: str | None):
-    try:
-        return load_config(config_path)
-    except ConfigError as exc:
-        raise BadInput(str(exc)) from None
 
 
 def _existing_db(db_path: str | None):
