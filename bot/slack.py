@@ -263,19 +263,30 @@ class SlackChannel:
         """Share one HTTP session for Web API calls; connect Socket Mode when it is used."""
         self._session = aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=30))
         self.client.session = self._session
-        if self.socket_mode:
-            from slack_bolt.adapter.socket_mode.aiohttp import AsyncSocketModeHandler
-            self._socket = AsyncSocketModeHandler(self.app, self.app_token, logger=quiet_slack_loggers(),
-                                                  web_client=self.client)
-            await self._socket.connect_async()
-            log.info("Slack Socket Mode connected")
+        if not self.socket_mode:
+            return
+        # The SDK retries a failed connection for ever, so check the app token first, and connect
+        # in the background: a bad token or an unreachable Slack must not hold up the server.
+        try:
+            await self.client.apps_connections_open(app_token=self.app_token)
+        except (SlackApiError, aiohttp.ClientError, OSError) as exc:
+            reason = exc.response.get("error") if isinstance(exc, SlackApiError) else type(exc).__name__
+            log.error("Slack Socket Mode could not connect (%s): check SLACK_APP_TOKEN; Slack is off", reason)
+            return
+        from slack_bolt.adapter.socket_mode.aiohttp import AsyncSocketModeHandler
+        self._socket = AsyncSocketModeHandler(self.app, self.app_token, logger=quiet_slack_loggers(),
+                                              web_client=self.client)
+        task = asyncio.ensure_future(self._socket.connect_async())
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+        log.info("Slack Socket Mode connecting")
 
     async def on_cleanup(self, app: web.Application) -> None:
+        for task in list(self._tasks):
+            task.cancel()
         if self._socket is not None:
             await self._socket.close_async()
             self._socket = None
-        for task in list(self._tasks):
-            task.cancel()
         if self._session is not None:
             await self._session.close()
             self._session = None

@@ -22,7 +22,7 @@ async def test_the_walk_runs_over_socket_mode(slack_env, slack_api, slack_engine
     channels = load_channels(slack_engine, Config(), dev=False, host="127.0.0.1", socket_mode=True)
     assert channels.slack is not None, channels.disabled
     async with TestClient(TestServer(build_app(channels), host="127.0.0.1")) as http:
-        assert slack_api.of("apps.connections.open"), "connected at start-up"
+        await slack_api.wait_for(lambda m: len(m.of("apps.connections.open")) >= 2)  # checked, then connected
         # the HTTP endpoint is not the way in here
         assert (await http.post("/slack/events", data=b"{}")).status == 404
 
@@ -52,3 +52,15 @@ async def test_the_walk_runs_over_socket_mode(slack_env, slack_api, slack_engine
         await slack_api.settle(0.2)
         assert len(slack_api.of("chat.update")) == 1
     assert json.dumps(slack_api.socket_acks)  # acknowledged over the socket, not by HTTP
+
+
+async def test_a_bad_app_token_is_logged_and_the_server_still_starts(slack_env, slack_api, slack_engine, monkeypatch,
+                                                                     caplog):
+    from bot.config import Config
+    from bot.server import build_app, load_channels
+    monkeypatch.setenv("SLACK_APP_TOKEN", APP_TOKEN)
+    slack_api.fail["apps.connections.open"] = "invalid_auth"
+    channels = load_channels(slack_engine, Config(), dev=False, host="127.0.0.1", socket_mode=True)
+    async with TestClient(TestServer(build_app(channels), host="127.0.0.1")) as http:
+        assert (await http.get("/healthz")).status == 200
+    assert any("Socket Mode could not connect (invalid_auth)" in r.getMessage() for r in caplog.records)
