@@ -9,14 +9,16 @@ and the replies become Block Kit (:mod:`bot.slack_blocks`).
 How it behaves:
 
 * Every walk, answer and digest is shown in the user's direct message with the bot. A command
-  or mention in any other conversation gets only a short neutral ephemeral note there.
+  or mention in any other conversation gets only a short neutral ephemeral note there
+  (``/infoshare help`` is answered there, ephemerally, with general help only).
 * The message with the buttons is updated in place (``chat.update``) as the walk moves on;
   the record step is a modal.
 * Requests are verified here before Bolt sees them (HMAC signature, at most five minutes
   old), then parse-checked: bad signatures get 401, malformed bodies 400, and neither is logged.
-* Every listener acknowledges first and does the work afterwards; a delivery key (the event
-  id, or the click's render nonce) is stored with ``storage.conversations.seen_event`` so a
-  retried event or a double click is processed once.
+* Every listener acknowledges first and does the work afterwards (a modal submission is
+  checked by the engine first, so that errors can go back onto the form); a delivery key (the
+  event id, or the clicked button with its render nonce) is stored with
+  ``storage.conversations.seen_event`` so a retried event or a double click is processed once.
 * Errors end in one place, the app's error handler: it logs the error type (never text or
   bodies), apologises to the user and shows where their conversation is.
 
