@@ -26,15 +26,23 @@ def serve(host, port, dev, slack_socket_mode, db_path, config_path):
     if dev and not is_loopback(host):
         raise UsageProblem(f"--dev turns Teams authentication off, so it only binds a loopback address, not {host!r}")
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    from bot.cli import get_config
+    from bot.digest_post import WeeklyDigest
+    from bot.schedule import ScheduleError, parse_schedule
+    config = get_config(config_path)
+    try:
+        parse_schedule(config.digest_schedule)
+    except ScheduleError as exc:
+        raise UsageProblem(f"[digest] schedule: {exc}") from None
     engine = make_engine(db_path, config_path)
-    from bot.config import load_config
-    channels = load_channels(engine, load_config(config_path), dev=dev, host=host, socket_mode=slack_socket_mode)
+    channels = load_channels(engine, config, dev=dev, host=host, socket_mode=slack_socket_mode)
     for name, why in channels.disabled.items():
         click.echo(f"{name}: not enabled: {why}", err=True)
     click.echo(f"infoshare serving on http://{host}:{port} (healthz"
-               + (", /slack/events" if channels.slack is not None else "")
+               + ((", Slack over Socket Mode" if channels.slack.socket_mode else ", /slack/events")
+                  if channels.slack is not None else "")
                + (", /api/messages" if channels.teams is not None else "") + ")", err=True)
-    web.run_app(build_app(channels), host=host, port=port, print=None, access_log=None)
+    web.run_app(build_app(channels, WeeklyDigest(engine, config, channels)), host=host, port=port, print=None, access_log=None)
 
 
 @click.command("teams-package")

@@ -42,17 +42,16 @@ async def healthz(request: web.Request) -> web.Response:
                               "teams": channels.teams is not None})
 
 
-def build_app(channels: Channels) -> web.Application:
-    """The aiohttp application with a route for each enabled channel."""
+def build_app(channels: Channels, weekly: Any = None) -> web.Application:
+    """The aiohttp application with a route for each enabled channel (and the weekly digest task)."""
     app = web.Application(client_max_size=MAX_BODY)
     app[CHANNELS] = channels
     app.router.add_get("/healthz", healthz)
-    if channels.slack is not None:
+    if channels.slack is not None and not getattr(channels.slack, "socket_mode", False):
         app.router.add_post("/slack/events", channels.slack.handle)
     if channels.teams is not None:
         app.router.add_post("/api/messages", channels.teams.handle)
-    for name in ("slack", "teams"):
-        ch = getattr(channels, name)
+    for ch in (channels.slack, channels.teams, weekly):
         if ch is not None and hasattr(ch, "on_startup"):
             app.on_startup.append(ch.on_startup)
         if ch is not None and hasattr(ch, "on_cleanup"):

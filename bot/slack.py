@@ -337,6 +337,19 @@ class SlackChannel:
             dm = self._dms[user] = resp["channel"]["id"]
         return dm
 
+    async def post_digest(self, target: str, text: str, png: bytes | None = None) -> None:
+        """Post the weekly digest to a channel id, or to a lead's DM when ``target`` is a user id.
+
+        The digest is Markdown (a ``markdown`` block, with the same text as the fallback); the
+        outcomes-per-day chart follows as an image file when there is one.
+        """
+        channel = await self.dm_of(target) if target[:1] in ("U", "W") else target
+        await self.client.chat_postMessage(channel=channel, text=text[:3000],
+                                           blocks=[{"type": "markdown", "text": text[:12000]}])
+        if png:
+            await self.client.files_upload_v2(channel=channel, content=png, filename="decisions-per-day.png",
+                                              title="Decisions per day, by outcome")
+
     # ---- showing replies ------------------------------------------------------------------
 
     async def show(self, dm: str, user: str, replies: list[Reply], ts: str | None = None) -> None:

@@ -85,6 +85,7 @@ class MockSlackAPI:
         self.app = web.Application()
         self.app.router.add_post("/response/{id}", self._response_url)
         self.app.router.add_get("/link", self._websocket)
+        self.app.router.add_post("/upload/{id}", self._upload)
         self.app.router.add_route("*", "/{method}", self._method)
         self.server: TestServer | None = None
 
@@ -138,9 +139,19 @@ class MockSlackAPI:
             return {"ok": True, "channel": {"id": dm_of(args.get("users", ""))}}
         if method in ("views.open", "views.publish", "views.update"):
             return {"ok": True, "view": {"id": f"V{ts}", "hash": ts}}
+        if method == "files.getUploadURLExternal":
+            return {"ok": True, "upload_url": f"{self.url}upload/F0001", "file_id": "F0001"}
+        if method == "files.completeUploadExternal":
+            return {"ok": True, "files": [{"id": "F0001", "title": "uploaded"}]}
         if method == "apps.connections.open":
             return {"ok": True, "url": f"ws://127.0.0.1:{self.server.port}/link"}
         return {"ok": True}
+
+    async def _upload(self, request: web.Request) -> web.Response:
+        """The file upload URL handed out by files.getUploadURLExternal: records the bytes' size and kind."""
+        data = await request.read()
+        await self._record("upload", {"id": request.match_info["id"], "size": len(data), "png": b"\x89PNG" in data[:600]})
+        return web.Response(text="OK - uploaded")
 
     async def _response_url(self, request: web.Request) -> web.Response:
         await self._record("response_url", await request.json())

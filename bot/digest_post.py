@@ -1,0 +1,80 @@
+"""The weekly digest, posted by ``infoshare serve`` on the configured schedule.
+
+``[digest] schedule`` (default ``MON 09:00``, Europe/London) says when; ``slack_channels`` and
+``teams_conversations`` say where, and ``lead_dms`` (default true) also sends it to each lead
+named under ``[leads]``. Each channel adapter posts through its own API: Slack with
+``SlackChannel.post_digest`` (text and the outcomes chart), Teams with ``send_proactive``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from typing import Any
+
+from storage.db import db_lock
+
+log = logging.getLogger("infoshare.digest")
+
+
+def _build(db) -> tuple[str, bytes]:
+    from storage.digest import build_digest, outcomes_chart_png, render_markdown
+    with db_lock(db):
+        d = build_digest(db)
+    return render_markdown(d), outcomes_chart_png(d)
+
+
+def targets(config, channel: str) -> list[str]:
+    """Where ``channel``'s copy goes: the configured conversations, then the leads' own chats."""
+    where = list(config.digest_slack_channels if channel == "slack" else config.digest_teams_conversations)
+    if config.digest_lead_dms:
+        where += [u for u in config.leads.get(channel, []) if u not in where]
+    return where
+
+
+async def post_digest(engine, config, channels) -> dict[str, int]:
+    """Build this week's digest once and post it everywhere configured; returns posts per channel."""
+    text, png = await asyncio.to_thread(_build, engine.db)
+    sent = {"slack": 0, "teams": 0}
+    if channels.slack is not None:
+        for target in targets(config, "slack"):
+            try:
+                await channels.slack.post_digest(target, text, png)
+                sent["slack"] += 1
+            except Exception as exc:  # one unreachable target must not stop the others
+                log.warning("digest to a Slack target failed: %s", type(exc).__name__)
+    if channels.teams is not None:
+        for target in targets(config, "teams"):
+            try:
+                await channels.teams.send_proactive(target, text)
+                sent["teams"] += 1
+            except Exception as exc:
+                log.warning("digest to a Teams target failed: %s", type(exc).__name__)
+    log.info("weekly digest posted: %d to Slack, %d to Teams", sent["slack"], sent["teams"])
+    return sent
+
+
+class WeeklyDigest:
+    """Starts the schedule loop with the server and stops it on shutdown."""
+
+    def __init__(self, engine, config, channels):
+        self.engine, self.config, self.channels = engine, config, channels
+        self.task: asyncio.Task[Any] | None = None
+
+    async def on_startup(self, app) -> None:
+        from bot.schedule import run_weekly
+        if not (targets(self.config, "slack") and self.channels.slack) and not (
+                targets(self.config, "teams") and self.channels.teams):
+            log.info("weekly digest: no targets configured, not scheduled")
+            return
+        self.task = asyncio.create_task(run_weekly(
+            self.config.digest_schedule, lambda: post_digest(self.engine, self.config, self.channels)))
+        log.info("weekly digest scheduled: %s Europe/London", self.config.digest_schedule)
+
+    async def on_cleanup(self, app) -> None:
+        if self.task is not None:
+            self.task.cancel()
+            try:
+                await self.task
+            except asyncio.CancelledError:
+                pass

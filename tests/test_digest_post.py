@@ -1,0 +1,80 @@
+"""The weekly digest posted by the server: to Slack channels and leads' DMs (with the chart), and
+to Teams by proactive message; one failing target does not stop the others; the schedule starts
+and stops with the server."""
+
+from __future__ import annotations
+
+import asyncio
+
+from bot.config import Config
+from bot.digest_post import WeeklyDigest, post_digest, targets
+from bot.server import Channels
+from dialogs.events import Event
+from slack_mock import dm_of
+from teams_mock import PERSONAL, USER, TeamsHarness
+
+pytest_plugins = ["slack_mock"]
+
+
+def record_one(engine, user="U0000A11", channel="slack"):
+    engine.handle(channel, "D-test", user, Event("start", "hmg-2018"))
+    engine.handle(channel, "D-test", user, Event("answer", "unsure"))
+    engine.handle(channel, "D-test", user, Event("leave"))
+    engine.handle(channel, "D-test", user, Event("text", "Talked to my manager first."))
+
+
+def test_targets_are_the_configured_places_then_the_leads():
+    config = Config(leads={"slack": ["ULEAD1", "C0DIGEST"]}, digest_slack_channels=["C0DIGEST"])
+    assert targets(config, "slack") == ["C0DIGEST", "ULEAD1"]
+    config.digest_lead_dms = False
+    assert targets(config, "slack") == ["C0DIGEST"]
+
+
+async def test_slack_gets_the_digest_text_and_the_chart(slack_server, slack_engine, slack_api):
+    record_one(slack_engine)
+    config = Config(leads={"slack": ["ULEAD001"]}, digest_slack_channels=["C0LEADS01"])
+    sent = await post_digest(slack_engine, config, Channels(slack=slack_server.channel))
+    assert sent == {"slack": 2, "teams": 0}
+    posts = slack_api.of("chat.postMessage")
+    assert [p.args["channel"] for p in posts][-2:] == ["C0LEADS01", dm_of("ULEAD001")]
+    for p in posts[-2:]:
+        assert "chain head" in p.args["text"].lower()
+        assert "talked to my manager first" in p.args["text"].lower()  # the reason for not recording
+        assert p.args["blocks"][0]["type"] == "markdown"
+    uploads = slack_api.of("upload")
+    assert len(uploads) == 2 and all(u.args["png"] and u.args["size"] > 100 for u in uploads)
+    assert len(slack_api.of("files.completeUploadExternal")) == 2
+
+
+async def test_one_failing_slack_target_does_not_stop_the_others(slack_server, slack_engine, slack_api):
+    slack_api.fail["conversations.open"] = "user_not_found"
+    config = Config(leads={"slack": ["UGONE0001"]}, digest_slack_channels=["C0LEADS01"])
+    sent = await post_digest(slack_engine, config, Channels(slack=slack_server.channel))
+    assert sent["slack"] == 1
+    assert [p.args["channel"] for p in slack_api.of("chat.postMessage")] == ["C0LEADS01"]
+
+
+async def test_teams_leads_get_the_digest_by_proactive_message(tmp_path, monkeypatch):
+    async with TeamsHarness(tmp_path, monkeypatch, leads=[USER["aadObjectId"]]) as h:
+        await h.post(h.message("help"))  # the lead has talked to the bot, so a reference is stored
+        record_one(h.engine, user=USER["aadObjectId"], channel="teams")
+        sent = await post_digest(h.engine, h.config, h.channels)
+        assert sent == {"slack": 0, "teams": 1}
+        text = h.connector.of("send", PERSONAL)[-1]["body"]["text"]
+        assert "Chain head" in text or "chain head" in text.lower()
+
+
+async def test_the_schedule_starts_with_the_server_and_stops_with_it(slack_server, slack_engine):
+    config = Config(digest_slack_channels=["C0LEADS01"])
+    weekly = WeeklyDigest(slack_engine, config, Channels(slack=slack_server.channel))
+    await weekly.on_startup(None)
+    assert weekly.task is not None and not weekly.task.done()
+    await weekly.on_cleanup(None)
+    assert weekly.task.cancelled()
+
+
+async def test_no_targets_means_no_schedule(slack_server, slack_engine):
+    weekly = WeeklyDigest(slack_engine, Config(digest_lead_dms=False), Channels(slack=slack_server.channel))
+    await weekly.on_startup(None)
+    assert weekly.task is None
+    await asyncio.sleep(0)
