@@ -42,7 +42,8 @@ from pathlib import Path
 from typing import Callable
 
 import numpy as np
-from rapidfuzz import process
+from rapidfuzz import fuzz, process
+from rapidfuzz import utils as rf_utils
 from rapidfuzz.distance import DamerauLevenshtein
 
 try:  # PyStemmer: the C build of the Snowball stemmers (same stems, ~100x faster)
@@ -519,7 +520,7 @@ class Matcher:
 
     def __init__(self, tset: TopicSet, *, backend: str = "bm25s", typos: bool = True,
                  negatives: bool = True, describe: bool = True, calibrate: bool = True,
-                 embed: bool | str = True):
+                 embed: bool | str = True, holdout: float = 75.0):
         self.pack_id = tset.pack_id
         self.topics: dict[str, Topic] = {t.id: t for t in tset.topics}
         self.messages = tset.messages
@@ -551,6 +552,8 @@ class Matcher:
                 texts.append(q)
                 owners.append(-1)
                 is_example.append(True)
+        self._texts = texts
+        self._holdout = holdout
         words = [self.analyzer.words(q) for q in texts]
         docs = [[self.analyzer.stem(w) for w in ws] for ws in words]
         self._docs = docs
@@ -659,11 +662,13 @@ class Matcher:
 
     # ---- features
 
-    def _features(self, terms: list[str], sims: np.ndarray | None, mask: int | None = None) -> np.ndarray:
+    def _features(self, terms: list[str], sims: np.ndarray | None,
+                  mask: np.ndarray | None = None) -> np.ndarray:
         """One row of :data:`FEATURES` per topic, and a last row for "out of scope" (the
         out-of-scope examples as a class of their own), for a question's terms and its cosines
-        to the embedded documents (``sims``; None without embeddings). ``mask`` is a document
-        the question is left out of (leave-one-out calibration)."""
+        to the embedded documents (``sims``; None without embeddings). ``mask`` holds the
+        documents the question must not be matched against (calibration leaves out the question
+        and every document much like it)."""
         k = len(self._topic_ids)
         rows = np.zeros((k + 1, len(FEATURES)))
         rows[:, FEATURES.index("length")] = math.log1p(len(terms))
@@ -680,17 +685,15 @@ class Matcher:
             weights = np.array([self._idf.get(t, self._idf_unknown) for t in terms])
             qnorm = float(weights.sum()) or 1.0
             covered = np.zeros(k + 1)
-            held = set(self._docs[mask]) if mask is not None else set()
-            held_class = int(self._class[mask]) if mask is not None else -1
+            removed: dict[str, np.ndarray] = {}
+            for j in (mask if mask is not None else ()):
+                for t in set(self._docs[j]):
+                    removed.setdefault(t, np.zeros(k + 1))[self._class[j]] += 1
             for t, w in zip(terms, weights):
                 counts = self._term_counts.get(t)
                 if counts is None:
                     continue
-                have = counts > 0
-                if t in held and counts[held_class] <= 1:
-                    have = have.copy()
-                    have[held_class] = False
-                covered += w * have
+                covered += w * ((counts - removed[t]) > 0 if t in removed else counts > 0)
             top2 = np.sort(best)[-2:]
             other = np.where(best >= top2[-1], top2[0], top2[-1])
             rows[:, 0] = best / qnorm
@@ -763,15 +766,20 @@ class Matcher:
             return None, None
         k = len(self._topic_ids)
         sims_all = self._emb @ self._emb.T if self._emb is not None else None
+        # The question and every document as close to it as a test question may be to an
+        # example (rapidfuzz ratio >= holdout) are left out, so the calibration sees questions
+        # as new as real ones rather than near-copies of their neighbours.
+        close = process.cdist(self._texts, self._texts, scorer=fuzz.ratio, processor=rf_utils.default_process,
+                              score_cutoff=self._holdout, dtype=np.uint8, workers=1)
         per_item = []
         for i in items:
+            mask = np.union1d(np.flatnonzero(close[i]), [i]).astype(int)
             sims = None
             if sims_all is not None:
-                j = self._emb_index[i]
-                sims = sims_all[j].astype(np.float64)
-                if j >= 0:
-                    sims[j] = -9.0
-            per_item.append(self._features(self._docs[i], sims, mask=i))
+                sims = sims_all[self._emb_index[i]].astype(np.float64)
+                held = self._emb_index[mask]
+                sims[held[held >= 0]] = -9.0
+            per_item.append(self._features(self._docs[i], sims, mask=mask))
         xs = np.vstack([r[:, self.columns] for r in per_item])
         ys = np.concatenate([(np.arange(k + 1) == self._class[i]).astype(float) for i in items])
         if len(set(ys)) < 2:
