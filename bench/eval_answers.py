@@ -126,13 +126,13 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--cold", action="store_true",
                     help="build with an empty embedding cache, to time computing the example embeddings")
     args = ap.parse_args(argv)
-    if args.cold:
-        import tempfile
-        os.environ["INFOSHARE_CACHE_DIR"] = tempfile.mkdtemp(prefix="infoshare-cold-")
-
     t0 = time.perf_counter()
+    from dialogs import answers
     from dialogs.answers import get_encoder, get_matcher
     import_ms = (time.perf_counter() - t0) * 1000
+    if args.cold:
+        import tempfile
+        answers.CACHE_DIR = Path(tempfile.mkdtemp(prefix="infoshare-cold-"))
     t0 = time.perf_counter()
     encoder = get_encoder()
     load_ms = (time.perf_counter() - t0) * 1000

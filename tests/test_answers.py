@@ -245,14 +245,16 @@ def test_matcher_works_offline_without_network(tmp_path):
         "import socket\n"
         "def refuse(*a, **k): raise OSError('network used')\n"
         "socket.socket.connect = refuse; socket.create_connection = refuse; socket.getaddrinfo = refuse\n"
+        "import sys, pathlib\n"
+        "from dialogs import answers\n"
+        "answers.CACHE_DIR = pathlib.Path(sys.argv[1])\n"
         "from dialogs.answers import get_matcher\n"
         "m = get_matcher('wirral')\n"
         "assert m.mode == 'combined', m.mode\n"
         "print(m.ask(\"what's Clare's Law?\").topic, m.ask('how do I share my screen?').topic)\n"
     )
-    env = {**os.environ, "HF_HUB_OFFLINE": "1", "TRANSFORMERS_OFFLINE": "1",
-           "INFOSHARE_CACHE_DIR": str(tmp_path / "cache")}
-    out = subprocess.run([sys.executable, "-c", code], cwd=Path(__file__).parents[1], env=env,
+    env = {**os.environ, "HF_HUB_OFFLINE": "1", "TRANSFORMERS_OFFLINE": "1"}
+    out = subprocess.run([sys.executable, "-c", code, str(tmp_path / "cache")], cwd=Path(__file__).parents[1], env=env,
                          capture_output=True, text=True, timeout=300)
     assert out.returncode == 0, out.stderr[-2000:]
     assert out.stdout.split() == ["dvds", "None"]
@@ -261,7 +263,7 @@ def test_matcher_works_offline_without_network(tmp_path):
 
 @needs_model
 def test_embedding_cache_is_reused(tmp_path, monkeypatch):
-    monkeypatch.setenv("INFOSHARE_CACHE_DIR", str(tmp_path))
+    monkeypatch.setattr(answers, "CACHE_DIR", tmp_path)
     enc = answers.get_encoder()
     texts = ["a question only this test asks", "another one"]
     monkeypatch.setattr(answers, "_TEXT_VECTORS", {})
