@@ -449,10 +449,10 @@ BM25_FEATURES = ("doc", "topic", "coverage", "gap", "out_of_scope")
 best matching document, topic description match, share of the question the topic's words
 cover, lead over the best other topic's document, best out-of-scope example."""
 
-EMBED_FEATURES = ("cos_max", "cos_top3", "cos_gap", "cos_out_of_scope")
+EMBED_FEATURES = ("cos_max", "cos_top3", "cos_gap", "cos_out_of_scope", "cos_centroid")
 """Sentence-embedding features of a topic: highest cosine between the question and the topic's
 example questions and title, mean of its three highest, lead of the highest over the best other
-topic's, highest cosine to an out-of-scope example."""
+topic's, highest cosine to an out-of-scope example, cosine to the mean of the topic's examples."""
 
 FEATURES = BM25_FEATURES + EMBED_FEATURES + ("length",)
 """Every feature; ``length`` is the log of the question's term count. A matcher uses the columns
@@ -611,9 +611,11 @@ class Matcher:
         self._emb_index[self._emb_docs] = np.arange(len(self._emb_docs))
         emb_class = self._class[self._emb_docs]
         self._emb_by_class = [np.flatnonzero(emb_class == c) for c in range(k + 1)]
+        self._emb_class = emb_class
         self._emb = None
         if self.encoder is not None:
             self._emb = embed_texts(self.encoder, [self.embed_text(texts[i]) for i in self._emb_docs])
+            self._class_sums = np.stack([self._emb[idx].sum(0) for idx in self._emb_by_class]).astype(np.float64)
         cols = {"bm25": BM25_FEATURES, "embed": EMBED_FEATURES,
                 "combined": BM25_FEATURES + EMBED_FEATURES}[self.mode] + ("length",)
         self.columns = np.array([FEATURES.index(c) for c in cols])
@@ -667,7 +669,7 @@ class Matcher:
     # ---- features
 
     def _features(self, terms: list[str], sims: np.ndarray | None,
-                  mask: np.ndarray | None = None) -> np.ndarray:
+                  mask: np.ndarray | None = None, centroid: np.ndarray | None = None) -> np.ndarray:
         """One row of :data:`FEATURES` per topic, and a last row for "out of scope" (the
         out-of-scope examples as a class of their own), for a question's terms and its cosines
         to the embedded documents (``sims``; None without embeddings). ``mask`` holds the
@@ -721,6 +723,7 @@ class Matcher:
             rows[:, c + 1] = np.where(top > -1.0, top, cmax[:, None]).mean(1)
             rows[:, c + 2] = cmax - other
             rows[:, c + 3] = cmax[k]
+            rows[:, c + 4] = centroid if centroid is not None else cmax
         return rows
 
     def _rank_score(self, rows: np.ndarray) -> np.ndarray:
@@ -783,7 +786,12 @@ class Matcher:
                 sims = sims_all[self._emb_index[i]].astype(np.float64)
                 held = self._emb_index[mask]
                 sims[held[held >= 0]] = -9.0
-            per_item.append(self._features(self._docs[i], sims, mask=mask))
+                held = held[held >= 0]
+                sums = self._class_sums.copy()
+                np.subtract.at(sums, self._emb_class[held], self._emb[held])
+                centroid = self._centroid_cos(self._emb[self._emb_index[i]], sums)
+            per_item.append(self._features(self._docs[i], sims, mask=mask,
+                                           centroid=centroid if sims_all is not None else None))
         xs = np.vstack([r[:, self.columns] for r in per_item])
         ys = np.concatenate([(np.arange(k + 1) == self._class[i]).astype(float) for i in items])
         if len(set(ys)) < 2:
@@ -801,11 +809,18 @@ class Matcher:
 
     # ---- public API
 
-    def similarities(self, question: str) -> np.ndarray | None:
-        """Cosine of the question to every embedded document (None without embeddings)."""
+    @staticmethod
+    def _centroid_cos(vec: np.ndarray, sums: np.ndarray) -> np.ndarray:
+        norms = np.linalg.norm(sums, axis=1)
+        return np.where(norms > 1e-9, (sums @ vec) / np.maximum(norms, 1e-9), -1.0)
+
+    def similarities(self, question: str) -> tuple[np.ndarray, np.ndarray] | tuple[None, None]:
+        """Cosine of the question to every embedded document and to each class's mean example
+        (None, None without embeddings)."""
         if self._emb is None:
-            return None
-        return (self._emb @ self.encoder.encode_one(self.embed_text(question))).astype(np.float64)
+            return None, None
+        vec = self.encoder.encode_one(self.embed_text(question)).astype(np.float64)
+        return self._emb @ vec, self._centroid_cos(vec, self._class_sums)
 
     def score(self, question: str) -> _Scored:
         terms = self.terms(question)
@@ -813,7 +828,8 @@ class Matcher:
             return _Scored(None, 0.0, [])
         k = len(self._topic_ids)
         exact = self._exact.get(tuple(terms))
-        rows = self._features(terms, self.similarities(question))
+        sims, centroid = self.similarities(question)
+        rows = self._features(terms, sims, centroid=centroid)
         z = self._rank_score(rows)
         order = np.argsort(-z[:k], kind="stable")[:MAX_SUGGESTIONS + 1]
         probs = self._prob(rows, self._cal_rows(rows, z, order), order)
