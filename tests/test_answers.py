@@ -28,10 +28,12 @@ SIMILAR = 75
 """No example question may be this similar (rapidfuzz ratio) to a dev or held-out test question."""
 
 # The product targets are 95% top-1 and 90% abstention on unseen questions and p99 < 10 ms
-# (bench/eval_answers.py prints the figures). These floors sit just under what the matcher does
-# reach, so a change that makes matching worse fails here.
-HELD_OUT_TOP1_FLOOR = 0.80
-HELD_OUT_ABSTAIN_FLOOR = 0.80
+# (bench/eval_answers.py prints the figures). Measured on 2026-11-25 over the three held-out sets
+# together: 89.7% top-1 (260/290), 89.5% abstention (85/95); paraphrases-unseen.tsv alone, written
+# before the embedding matcher and measured once: 83.2% and 90.0%. The targets are not reached;
+# these floors sit just under what the matcher does reach, so a change that makes it worse fails.
+HELD_OUT_TOP1_FLOOR = 0.87
+HELD_OUT_ABSTAIN_FLOOR = 0.87
 HELD_OUT_P99_SECONDS = 0.050
 """Not the 10 ms target: one MiniLM forward pass per question takes 8-15 ms on a 2-core machine
 (more while other work shares it). This bound catches regressions such as BLAS threads spinning."""
@@ -155,7 +157,7 @@ def read_rows(path):
 
 
 def test_held_out_paraphrases_accuracy_abstention_and_latency():
-    rows = [row for path in HELD_OUT for row in read_rows(path)]
+    rows = [row for path in (*HELD_OUT, UNSEEN) for row in read_rows(path)]
     for pack in {p for p, _, _ in rows}:
         get_matcher(pack)
     correct = in_scope = abstained = out_scope = 0
@@ -170,7 +172,7 @@ def test_held_out_paraphrases_accuracy_abstention_and_latency():
         else:
             in_scope += 1
             correct += got == expected
-    assert in_scope >= 150 and out_scope >= 60
+    assert in_scope >= 250 and out_scope >= 90
     assert correct / in_scope >= HELD_OUT_TOP1_FLOOR
     assert abstained / out_scope >= HELD_OUT_ABSTAIN_FLOOR
     times.sort()
