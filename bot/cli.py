@@ -102,6 +102,7 @@ def decide(pack, answers, as_json, record, user, reason, categories, recipient, 
     for item in answers:
         node, sep, value = item.partition("=")
         node, value = node.strip(), value.strip().lower()
+        value = {"not sure": "unsure", "not_sure": "unsure", "y": "yes", "n": "no"}.get(value, value)
         if not sep or not node:
             raise UsageProblem(f"--answer {item!r}: use NODE=VALUE, e.g. --answer purpose=yes")
         if node not in walk.pack.nodes:
