@@ -101,69 +101,93 @@ def _cited_item(where: str, item: Any, keys: tuple[str, ...], seeds_dir: Path | 
     yield from check_citations(where, item.get("cite"), seeds_dir)
 
 
-def check_pack_data(pack_id: str, data: dict[str, Any], seeds_dir: Path | None = None) -> list[str]:
-    """All problems of one resolved pack."""
-    f = f"{pack_id}.yaml"
-    problems: list[str] = []
-    add = problems.extend
-    seeds = sorted(seeds_dir.glob("*.txt")) if seeds_dir else []
+class _PackCheck:
+    """One resolved pack's problems, section by section (each method yields problem strings)."""
 
-    for key in REQUIRED_META:
-        if not data.get(key):
-            problems.append(f"{f}: missing '{key}'")
-    if data.get("id") and data["id"] != pack_id:
-        problems.append(f"{f}: id {data['id']!r} does not match the file name")
-    if seeds_dir is not None and data.get("source_file") and not (seeds_dir / str(data["source_file"])).is_file():
-        problems.append(f"{f}: source_file not found in seeds: {data['source_file']}")
+    def __init__(self, pack_id: str, data: dict[str, Any], seeds_dir: Path | None):
+        self.pack_id, self.data, self.seeds_dir = pack_id, data, seeds_dir
+        self.f = f"{pack_id}.yaml"
+        self.seeds = sorted(seeds_dir.glob("*.txt")) if seeds_dir else []
+        self.bases = data.get("lawful_bases") or {}
 
-    bases = data.get("lawful_bases") or {}
-    for bid, basis in bases.items():
-        add(_cited_item(f"{f}: lawful basis '{bid}'", basis, ("label",), seeds_dir, seeds))
+    def cited(self, where: str, item: Any, *keys: str) -> Iterator[str]:
+        return _cited_item(f"{self.f}: {where}", item, keys, self.seeds_dir, self.seeds)
 
-    outcomes = data.get("outcomes") or {}
-    for oid in OUTCOMES:
-        if oid not in outcomes:
-            problems.append(f"{f}: outcome '{oid}' is missing")
-    for oid, outcome in outcomes.items():
-        where = f"{f}: outcome '{oid}'"
-        if oid not in OUTCOMES:
-            problems.append(f"{where}: unknown outcome (known: {', '.join(OUTCOMES)})")
-        add(_cited_item(where, outcome, ("title", "text"), seeds_dir, seeds))
-        for i, step in enumerate((outcome or {}).get("steps", []) or []):
-            add(_cited_item(f"{where}: step {i + 1}", step, ("text",), seeds_dir, seeds))
-        cname = (outcome or {}).get("contacts")
-        if cname and cname not in (data.get("contacts") or {}):
-            problems.append(f"{where}: names unknown contacts list {cname!r}")
+    def all(self) -> list[str]:
+        return [*self.meta(), *self.lawful_bases(), *self.outcomes(), *self.flow(), *self.reachable(),
+                *self.checklist(), *self.record(), *self.contacts(),
+                *self.cited("disclaimer", self.data.get("disclaimer"), "text")]
 
-    flow = data.get("flow") or {}
-    nodes = flow.get("nodes") or {}
-    start = flow.get("start")
-    if start != START_NODE:
-        problems.append(f"{f}: flow must start at '{START_NODE}', not {start!r}")
-    if start not in nodes:
-        problems.append(f"{f}: start node {start!r} does not exist")
-    for nid, node in nodes.items():
-        where = f"{f}: node '{nid}'"
-        add(_cited_item(where, node, ("question", "help"), seeds_dir, seeds))
-        answers = (node or {}).get("answers") or {}
-        for ans in ANSWERS:
-            if ans not in answers:
-                problems.append(f"{where}: answer '{ans}' is missing")
-        for ans, edge in answers.items():
-            w = f"{where}: answer '{ans}'"
-            if ans not in ANSWERS:
-                problems.append(f"{w}: unknown answer (allowed: {', '.join(ANSWERS)})")
-            if not isinstance(edge, dict) or len({"next", "outcome"} & set(edge)) != 1:
-                problems.append(f"{w}: needs exactly one of 'next' or 'outcome'")
-                continue
-            if "next" in edge and edge["next"] not in nodes:
-                problems.append(f"{w}: dangling: next node {edge['next']!r} does not exist")
-            if "outcome" in edge and edge["outcome"] not in OUTCOMES:
-                problems.append(f"{w}: unknown outcome {edge['outcome']!r}")
-            for b in edge.get("bases", []) or []:
-                if b not in bases:
-                    problems.append(f"{w}: unknown lawful basis {b!r}")
-    if start in nodes:
+    def meta(self) -> Iterator[str]:
+        f, data = self.f, self.data
+        for key in REQUIRED_META:
+            if not data.get(key):
+                yield f"{f}: missing '{key}'"
+        if data.get("id") and data["id"] != self.pack_id:
+            yield f"{f}: id {data['id']!r} does not match the file name"
+        source = data.get("source_file")
+        if self.seeds_dir is not None and source and not (self.seeds_dir / str(source)).is_file():
+            yield f"{f}: source_file not found in seeds: {source}"
+
+    def lawful_bases(self) -> Iterator[str]:
+        for bid, basis in self.bases.items():
+            yield from self.cited(f"lawful basis '{bid}'", basis, "label")
+
+    def outcomes(self) -> Iterator[str]:
+        outcomes = self.data.get("outcomes") or {}
+        for oid in OUTCOMES:
+            if oid not in outcomes:
+                yield f"{self.f}: outcome '{oid}' is missing"
+        for oid, outcome in outcomes.items():
+            where = f"outcome '{oid}'"
+            if oid not in OUTCOMES:
+                yield f"{self.f}: {where}: unknown outcome (known: {', '.join(OUTCOMES)})"
+            yield from self.cited(where, outcome, "title", "text")
+            for i, step in enumerate((outcome or {}).get("steps", []) or []):
+                yield from self.cited(f"{where}: step {i + 1}", step, "text")
+            cname = (outcome or {}).get("contacts")
+            if cname and cname not in (self.data.get("contacts") or {}):
+                yield f"{self.f}: {where}: names unknown contacts list {cname!r}"
+
+    @property
+    def nodes(self) -> dict[str, Any]:
+        return (self.data.get("flow") or {}).get("nodes") or {}
+
+    def flow(self) -> Iterator[str]:
+        f, nodes = self.f, self.nodes
+        start = (self.data.get("flow") or {}).get("start")
+        if start != START_NODE:
+            yield f"{f}: flow must start at '{START_NODE}', not {start!r}"
+        if start not in nodes:
+            yield f"{f}: start node {start!r} does not exist"
+        for nid, node in nodes.items():
+            where = f"node '{nid}'"
+            yield from self.cited(where, node, "question", "help")
+            answers = (node or {}).get("answers") or {}
+            for ans in ANSWERS:
+                if ans not in answers:
+                    yield f"{f}: {where}: answer '{ans}' is missing"
+            for ans, edge in answers.items():
+                yield from self.edge(f"{f}: {where}: answer '{ans}'", ans, edge)
+
+    def edge(self, w: str, ans: str, edge: Any) -> Iterator[str]:
+        if ans not in ANSWERS:
+            yield f"{w}: unknown answer (allowed: {', '.join(ANSWERS)})"
+        if not isinstance(edge, dict) or len({"next", "outcome"} & set(edge)) != 1:
+            yield f"{w}: needs exactly one of 'next' or 'outcome'"
+            return
+        if "next" in edge and edge["next"] not in self.nodes:
+            yield f"{w}: dangling: next node {edge['next']!r} does not exist"
+        if "outcome" in edge and edge["outcome"] not in OUTCOMES:
+            yield f"{w}: unknown outcome {edge['outcome']!r}"
+        for b in edge.get("bases", []) or []:
+            if b not in self.bases:
+                yield f"{w}: unknown lawful basis {b!r}"
+
+    def reachable(self) -> Iterator[str]:
+        nodes, start = self.nodes, (self.data.get("flow") or {}).get("start")
+        if start not in nodes:
+            return
         seen, todo = {start}, deque([start])
         while todo:
             for edge in ((nodes.get(todo.popleft()) or {}).get("answers") or {}).values():
@@ -173,37 +197,43 @@ def check_pack_data(pack_id: str, data: dict[str, Any], seeds_dir: Path | None =
                     todo.append(nxt)
         for nid in nodes:
             if nid not in seen:
-                problems.append(f"{f}: node '{nid}': unreachable from '{start}'")
+                yield f"{self.f}: node '{nid}': unreachable from '{start}'"
 
-    for i, item in enumerate(data.get("checklist") or []):
-        add(_cited_item(f"{f}: checklist item {i + 1}", item, ("text",), seeds_dir, seeds))
-    if not data.get("checklist"):
-        problems.append(f"{f}: missing 'checklist'")
+    def checklist(self) -> Iterator[str]:
+        if not self.data.get("checklist"):
+            yield f"{self.f}: missing 'checklist'"
+        for i, item in enumerate(self.data.get("checklist") or []):
+            yield from self.cited(f"checklist item {i + 1}", item, "text")
 
-    record = data.get("record") or {}
-    add(_cited_item(f"{f}: record", record, ("text",), seeds_dir, seeds))
-    earlier: set[str] = set()
-    for i, field in enumerate(record.get("fields") or []):
-        where = f"{f}: record field '{(field or {}).get('id', i + 1)}'"
-        add(_cited_item(where, field, ("prompt",), seeds_dir, seeds))
-        kind = (field or {}).get("kind")
-        if kind not in FIELD_KINDS:
-            problems.append(f"{where}: kind must be one of {', '.join(FIELD_KINDS)}")
-        if kind in ("multi", "single") and not field.get("choices") and field.get("choices_from") != "path":
-            problems.append(f"{where}: needs 'choices' or 'choices_from: path'")
-        for key in (field.get("when") or {}):
-            if key not in earlier:
-                problems.append(f"{where}: 'when' refers to {key!r}, which is not an earlier field")
-        earlier.add(field.get("id"))
-    for needed in ("reason",):
-        if needed not in earlier:
-            problems.append(f"{f}: record field '{needed}' is missing")
+    def record(self) -> Iterator[str]:
+        record = self.data.get("record") or {}
+        yield from self.cited("record", record, "text")
+        earlier: set[str] = set()
+        for i, field in enumerate(record.get("fields") or []):
+            field = field or {}
+            where = f"record field '{field.get('id', i + 1)}'"
+            yield from self.cited(where, field, "prompt")
+            kind = field.get("kind")
+            if kind not in FIELD_KINDS:
+                yield f"{self.f}: {where}: kind must be one of {', '.join(FIELD_KINDS)}"
+            if kind in ("multi", "single") and not field.get("choices") and field.get("choices_from") != "path":
+                yield f"{self.f}: {where}: needs 'choices' or 'choices_from: path'"
+            for key in (field.get("when") or {}):
+                if key not in earlier:
+                    yield f"{self.f}: {where}: 'when' refers to {key!r}, which is not an earlier field"
+            earlier.add(field.get("id"))
+        if "reason" not in earlier:
+            yield f"{self.f}: record field 'reason' is missing"
 
-    for cname, contacts in (data.get("contacts") or {}).items():
-        for c in contacts or []:
-            add(_cited_item(f"{f}: contact '{cname}.{(c or {}).get('id')}'", c, ("role",), seeds_dir, seeds))
-    add(_cited_item(f"{f}: disclaimer", data.get("disclaimer"), ("text",), seeds_dir, seeds))
-    return problems
+    def contacts(self) -> Iterator[str]:
+        for cname, contacts in (self.data.get("contacts") or {}).items():
+            for c in contacts or []:
+                yield from self.cited(f"contact '{cname}.{(c or {}).get('id')}'", c, "role")
+
+
+def check_pack_data(pack_id: str, data: dict[str, Any], seeds_dir: Path | None = None) -> list[str]:
+    """All problems of one resolved pack."""
+    return _PackCheck(pack_id, data, seeds_dir).all()
 
 
 def check_packs(packs_dir: Path = PACKS_DIR, seeds_dir: Path | None = None) -> list[str]:
