@@ -72,7 +72,9 @@ def chat(pack, user, db_path, config_path):
     """Talk to infoshare in the terminal: the decision walk, questions and the record."""
     from bot.console import Console, default_user
     check_pack(pack)
-    Console(make_engine(db_path, config_path), user or default_user()).run(pack)
+    engine = make_engine(db_path, config_path)
+    engine.warm_up()
+    Console(engine, user or default_user()).run(pack)
 
 
 @cli.command()

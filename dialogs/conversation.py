@@ -103,6 +103,14 @@ class Engine:
         self._locks: dict[str, threading.Lock] = {}
         self._locks_guard = threading.Lock()
 
+    def warm_up(self) -> threading.Thread:
+        """Build the default pack's question matcher in the background (its first build takes seconds)."""
+        from dialogs.answers import get_matcher
+        thread = threading.Thread(target=get_matcher, args=(self.default_pack,), name="infoshare-warm-up",
+                                  daemon=True)
+        thread.start()
+        return thread
+
     # ---- the turn -------------------------------------------------------------------------
 
     def handle(self, channel: str, conversation_id: str, user_id: str, event: Event) -> list[Reply]:

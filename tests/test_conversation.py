@@ -273,3 +273,12 @@ def test_text_record_step_in_order(engine, db_path):
     assert last(shown).kind == "summary"
     ref = next(r.ref for r in say(engine, Event("text", "confirm")) if r.kind == "recorded")
     assert audit.get_decision(open_db(db_path), ref)["record"]["reason"].startswith("Purpose not clear")
+
+
+def test_warm_up_builds_the_default_matcher_in_the_background(engine):
+    from dialogs import answers
+    answers._MATCHERS.pop("hmg-2018", None)
+    thread = engine.warm_up()
+    thread.join(timeout=120)
+    assert not thread.is_alive()
+    assert "hmg-2018" in answers._MATCHERS  # built before anyone asked
