@@ -13,6 +13,7 @@ Example:
 from __future__ import annotations
 
 import copy
+import dataclasses
 import re
 import threading
 import uuid
@@ -118,7 +119,7 @@ class Engine:
         key = f"{channel}:{conversation_id}:{user_id}"
         with self._lock(key), db_lock(self.db):
             raw, version = conversations.load_state(self.db, key)
-            s = State(**raw) if raw else State(pack=self.default_pack, walk_id=uuid.uuid4().hex[:8])
+            s = self._restore(raw)
             if event.token is not None and event.token != s.token:
                 return [self._stale(s)]
             before = asdict(s)
@@ -139,12 +140,27 @@ class Engine:
         """Show where the conversation is now, changing nothing."""
         key = f"{channel}:{conversation_id}:{user_id}"
         raw, _ = conversations.load_state(self.db, key)
-        s = State(**raw) if raw else State(pack=self.default_pack)
+        s = self._restore(raw)
         replies = _Turn(self, s, channel, conversation_id, user_id).prompt()
         for r in replies:
             if r.token == CURRENT:
                 r.token = s.token
         return replies
+
+    def _restore(self, raw: dict[str, Any] | None) -> State:
+        """The stored state, or a new one. A state whose pack has since been removed from the
+        content starts afresh on the default pack rather than failing every turn."""
+        if not raw:
+            return State(pack=self.default_pack, walk_id=uuid.uuid4().hex[:8])
+        known = {f.name for f in dataclasses.fields(State)}
+        s = State(**{k: v for k, v in raw.items() if k in known})
+        try:
+            pack = load_pack(s.pack)
+        except UnknownPack:
+            return State(pack=self.default_pack, walk_id=uuid.uuid4().hex[:8], turn=s.turn + 1)
+        if s.node is not None and s.node not in pack.nodes and s.node not in pack.outcomes:
+            return State(pack=s.pack, walk_id=uuid.uuid4().hex[:8], turn=s.turn + 1)
+        return s
 
     def _lock(self, key: str) -> threading.Lock:
         with self._locks_guard:

@@ -282,3 +282,16 @@ def test_warm_up_builds_the_default_matcher_in_the_background(engine):
     thread.join(timeout=120)
     assert not thread.is_alive()
     assert "hmg-2018" in answers._MATCHERS  # built before anyone asked
+
+
+def test_a_stored_conversation_on_a_removed_pack_starts_afresh(engine, db_path):
+    from storage import conversations
+    db = open_db(db_path)
+    conversations.ensure_schema(db)
+    conversations.save_state(db, "console:c9:u-test", {"pack": "gone-pack", "phase": "walk", "node": "purpose",
+                                                        "history": [["immediate_risk", "no"]], "turn": 3,
+                                                        "walk_id": "old", "an_old_key": 1}, expected_version=0)
+    shown = engine.current("console", "c9", "u-test")
+    assert last(shown).kind == "info" and "start" in last(shown).text.lower()
+    started = say(engine, Event("start"), conv="c9")
+    assert last(started).text == load_pack("hmg-2018").nodes["immediate_risk"]["question"]
