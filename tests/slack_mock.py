@@ -321,6 +321,14 @@ class SlackUser:
             "channel": {"id": channel}, "message": {"ts": ts, "blocks": call.args["blocks"]},
             "response_url": f"{self.api.url}response/click", "actions": [action]})
 
+    async def click_through(self, call: Call, *labels: str) -> Call:
+        """Click each button in turn, each on the message as updated by the one before; the last update."""
+        for label in labels:
+            n = len(self.api.calls)
+            await self.click(call, label)
+            call = await self.api.next_call("chat.update", after=n)
+        return call
+
     async def click_home(self, view: dict[str, Any], label: str):
         block, el = find_button(view["blocks"], label)
         return await self.interact({

@@ -71,10 +71,7 @@ async def test_a_click_on_an_earlier_question_is_answered_politely_and_changes_n
 async def test_a_click_on_a_finished_walk_changes_nothing(alice, slack_api, slack_db_path):
     q1 = await start(alice, slack_api)
     msg = q1
-    for label in ("No", "No"):  # immediate risk no, purpose no -> do not share
-        n = len(slack_api.calls)
-        await alice.click(msg, label)
-        msg = await slack_api.next_call("chat.update", after=n)
+    msg = await alice.click_through(msg, "No", "No")
     n = len(slack_api.calls)
     await alice.click(msg, "Record this decision")
     modal = (await slack_api.next_call("views.open", after=n)).args["view"]

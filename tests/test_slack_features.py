@@ -93,10 +93,7 @@ async def test_the_digest_is_for_leads_only_and_arrives_in_their_dm(slack_api, s
 async def test_leaving_without_recording_takes_a_typed_reason_from_a_modal(alice, slack_api, slack_db_path):
     await alice.command("start hmg-2018")
     msg = await slack_api.next_call("chat.postMessage")
-    for label in ("No", "No"):
-        n = len(slack_api.calls)
-        await alice.click(msg, label)
-        msg = await slack_api.next_call("chat.update", after=n)
+    msg = await alice.click_through(msg, "No", "No")
     n = len(slack_api.calls)
     await alice.click(msg, "Start over")  # an outcome not recorded: a reason is asked for
     msg = await slack_api.next_call("chat.update", after=n)
@@ -119,10 +116,7 @@ async def test_leaving_without_recording_takes_a_typed_reason_from_a_modal(alice
 async def test_the_record_form_can_be_opened_again(alice, slack_api):
     await alice.command("start hmg-2018")
     msg = await slack_api.next_call("chat.postMessage")
-    for label in ("No", "Yes", "Yes", "Record this decision"):
-        n = len(slack_api.calls)
-        await alice.click(msg, label)
-        msg = await slack_api.next_call("chat.update", after=n)
+    msg = await alice.click_through(msg, "No", "Yes", "Yes", "Record this decision")
     n = len(slack_api.calls)
     await alice.click(msg, "Open the record form")
     view = (await slack_api.next_call("views.open", after=n)).args["view"]

@@ -21,10 +21,7 @@ def in_channel(slack_api):
 
 async def walk_to_the_outcome(alice, slack_api, first):
     msg = first
-    for label in ("No", "Yes", "Yes"):
-        n = len(slack_api.calls)
-        await alice.click(msg, label)
-        msg = await slack_api.next_call("chat.update", after=n)
+    msg = await alice.click_through(msg, "No", "Yes", "Yes")
     return msg
 
 
