@@ -17,8 +17,8 @@ How it behaves:
   old), then parse-checked: bad signatures get 401, malformed bodies 400, and neither is logged.
 * Every listener acknowledges first and does the work afterwards (a modal submission is
   checked by the engine first, so that errors can go back onto the form); a delivery key (the
-  event id, or the clicked button with its render nonce) is stored with
-  ``storage.conversations.seen_event`` so a retried event or a double click is processed once.
+  event id, or the clicked button with its render nonce) is stored in the same transaction as
+  the engine's turn, so a retried event or a double click is processed exactly once.
 * Errors end in one place, the app's error handler: it logs the error type (never text or
   bodies), apologises to the user and shows where their conversation is.
 
@@ -62,7 +62,6 @@ from slack_sdk.web.async_client import AsyncWebClient
 
 from bot import slack_blocks as kit
 from dialogs.events import Event, Reply
-from storage import conversations
 from storage.db import db_lock
 
 log = logging.getLogger("infoshare.slack")
@@ -316,11 +315,9 @@ class SlackChannel:
 
     def _turn(self, dm: str, user: str, event: Event, once: str | None) -> list[Reply] | None:
         db = self.engine.db
-        if once:
-            with db_lock(db):
-                if conversations.seen_event(db, once):
-                    return None
-        replies = self.engine.handle(CHANNEL, dm, user, event)
+        replies = self.engine.handle(CHANNEL, dm, user, event, once=once)
+        if replies is None:
+            return None
         if any(r.kind == "stale" for r in replies) or (replies and replies[-1].kind in PROMPTS):
             return replies
         with db_lock(db):

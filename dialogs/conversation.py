@@ -114,13 +114,23 @@ class Engine:
 
     # ---- the turn -------------------------------------------------------------------------
 
-    def handle(self, channel: str, conversation_id: str, user_id: str, event: Event) -> list[Reply]:
-        """Run one turn: restore, move, save, and return what to show."""
+    def handle(self, channel: str, conversation_id: str, user_id: str, event: Event,
+               once: str | None = None) -> list[Reply] | None:
+        """Run one turn: restore, move, save, and return what to show.
+
+        ``once`` is the delivery's key (an event id, a clicked button): a key seen before returns
+        None and changes nothing; otherwise the key is stored in the same transaction as the
+        turn, so a retried delivery or a double click is processed exactly once.
+        """
         key = f"{channel}:{conversation_id}:{user_id}"
         with self._lock(key), db_lock(self.db):
+            if once is not None and conversations.was_seen(self.db, once):
+                return None
             raw, version = conversations.load_state(self.db, key)
             s = self._restore(raw)
             if event.token is not None and event.token != s.token:
+                if once is not None:
+                    conversations.seen_event(self.db, once)
                 return [self._stale(s)]
             before = asdict(s)
             turn = _Turn(self, s, channel, conversation_id, user_id)
@@ -128,9 +138,11 @@ class Engine:
             if asdict(s) != before:
                 s.turn += 1
                 try:
-                    conversations.save_state(self.db, key, asdict(s), version)
+                    conversations.save_state(self.db, key, asdict(s), version, seen_key=once)
                 except conversations.ConcurrentUpdate:
                     return [self._stale(s)]
+            elif once is not None:
+                conversations.seen_event(self.db, once)
             for r in replies:
                 if r.token == CURRENT:
                     r.token = s.token

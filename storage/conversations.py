@@ -42,11 +42,19 @@ def load_state(db: sqlite_utils.Database, conv_id: str) -> tuple[dict[str, Any] 
     return json.loads(row[0]), row[1]
 
 
-def save_state(db: sqlite_utils.Database, conv_id: str, state: dict[str, Any], expected_version: int) -> int:
-    """Save ``state`` if nobody saved since ``expected_version``; returns the new version."""
+def save_state(db: sqlite_utils.Database, conv_id: str, state: dict[str, Any], expected_version: int,
+               seen_key: str | None = None) -> int:
+    """Save ``state`` if nobody saved since ``expected_version``; returns the new version.
+
+    ``seen_key``, a delivery key, is remembered in the same transaction: the turn and the record
+    that it was processed commit together or not at all (one commit instead of two, and a crash
+    between them can't leave a click marked as done that never was).
+    """
     now = datetime.now(timezone.utc).isoformat(timespec="seconds")
     doc = json.dumps(state, separators=(",", ":"), sort_keys=True)
     with transaction(db) as conn:
+        if seen_key is not None:
+            conn.execute("insert or ignore into processed_events (key, seen_at) values (?, ?)", [seen_key, now])
         if expected_version == 0:
             cur = conn.execute("insert or ignore into conversations (id, state, version, updated_at) "
                                "values (?, ?, 1, ?)", [conv_id, doc, now])
@@ -56,6 +64,11 @@ def save_state(db: sqlite_utils.Database, conv_id: str, state: dict[str, Any], e
         if cur.rowcount != 1:
             raise ConcurrentUpdate(conv_id)
     return expected_version + 1
+
+
+def was_seen(db: sqlite_utils.Database, key: str) -> bool:
+    """True if the delivery key was remembered before (changes nothing)."""
+    return db.execute("select 1 from processed_events where key = ?", [key]).fetchone() is not None
 
 
 def seen_event(db: sqlite_utils.Database, key: str) -> bool:

@@ -295,3 +295,47 @@ def test_a_stored_conversation_on_a_removed_pack_starts_afresh(engine, db_path):
     assert last(shown).kind == "info" and "start" in last(shown).text.lower()
     started = say(engine, Event("start"), conv="c9")
     assert last(started).text == load_pack("hmg-2018").nodes["immediate_risk"]["question"]
+
+
+def test_a_delivery_key_is_processed_once_and_stored_with_the_turn(engine, db_path):
+    first = say(engine, Event("start", "hmg-2018"))[-1]
+    no = next(c for c in first.choices if c.label == "No")
+    moved = engine.handle("console", "c1", "u-test", choice_event(first, no), once="click-1")
+    assert moved[-1].kind == "question" and moved[-1].text != first.text
+
+    # the same delivery again (a retry, a double click): nothing shown, nothing changed
+    assert engine.handle("console", "c1", "u-test", choice_event(first, no), once="click-1") is None
+    assert engine.current("console", "c1", "u-test")[-1].text == moved[-1].text
+
+    # the key and the turn are in the store together
+    db = open_db(db_path)
+    assert db.execute("select count(*) from processed_events where key = 'click-1'").fetchone()[0] == 1
+    state = json.loads(db.execute("select state from conversations").fetchone()[0])
+    assert state["node"] != load_pack("hmg-2018").start
+
+
+def test_a_delivery_key_is_kept_for_a_stale_click_and_a_turn_that_changes_nothing(engine, db_path):
+    first = say(engine, Event("start", "hmg-2018"))[-1]
+    no = next(c for c in first.choices if c.label == "No")
+    say(engine, choice_event(first, no))
+    stale = engine.handle("console", "c1", "u-test", choice_event(first, no), once="old-button")
+    assert [r.kind for r in stale] == ["stale"]
+    assert engine.handle("console", "c1", "u-test", choice_event(first, no), once="old-button") is None
+    why = engine.handle("console", "c1", "u-test", Event("why"), once="why-1")
+    assert why[0].kind == "why"
+    assert engine.handle("console", "c1", "u-test", Event("why"), once="why-1") is None
+
+
+def test_a_turn_that_fails_leaves_its_delivery_key_unused(engine, db_path, monkeypatch):
+    first = say(engine, Event("start", "hmg-2018"))[-1]
+    no = next(c for c in first.choices if c.label == "No")
+    from storage import conversations
+
+    def conflict(*args, **kwargs):
+        raise conversations.ConcurrentUpdate("c1")
+    monkeypatch.setattr(conversations, "save_state", conflict)
+    assert [r.kind for r in engine.handle("console", "c1", "u-test", choice_event(first, no), once="k")] == ["stale"]
+    monkeypatch.undo()
+    # the click was not marked done: delivered again, it is processed
+    again = engine.handle("console", "c1", "u-test", choice_event(first, no), once="k")
+    assert again is not None and again[-1].kind == "question" and again[-1].text != first.text

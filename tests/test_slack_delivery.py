@@ -126,11 +126,11 @@ async def test_an_error_is_apologised_for_and_the_conversation_stays_usable(alic
     real = engine.handle
     calls = {"n": 0}
 
-    def broken_once(channel, conv, user, event):
+    def broken_once(channel, conv, user, event, once=None):
         calls["n"] += 1
         if calls["n"] == 1:
             raise RuntimeError("disk on fire")
-        return real(channel, conv, user, event)
+        return real(channel, conv, user, event, once=once)
     monkeypatch.setattr(engine, "handle", broken_once)
     n = len(slack_api.calls)
     resp = await alice.click(q1, "No")
