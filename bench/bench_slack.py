@@ -147,7 +147,7 @@ async def user_loop(http: aiohttp.ClientSession, url: str, api: MockAPI | None, 
                     think: float = 0.0) -> int:
     user, dm = f"U{i:07d}", f"D{i:07d}"
     done = 0
-    if api is not None:
+    if api is not None and template is None:
         body = urlencode({"team_id": "T1", "channel_id": dm, "user_id": user, "command": "/infoshare",
                           "text": "start hmg-2018", "response_url": "http://127.0.0.1:9/unused", "trigger_id": "t"})
         async with http.post(url, data=body, headers=signed(body)) as r:
@@ -156,7 +156,7 @@ async def user_loop(http: aiohttp.ClientSession, url: str, api: MockAPI | None, 
     for k in range(clicks):
         if time.monotonic() > deadline:
             break
-        if api is not None:
+        if template is None:
             body = click_body(user, dm, ts, blocks, CYCLE[k % len(CYCLE)])
         else:  # the same work for the client: a fresh signed payload carrying a real message
             body = click_body(user, dm, "1700000001.000100", template, "No")
@@ -255,6 +255,19 @@ async def bench(args) -> None:
             r["cpu_ms"] = (cpu_seconds(proc.pid) - cpu) * 1000 / r["clicks"]
         finally:
             stop(proc)
+        # the Bolt floor: the same clicks and updates, with no engine and no store
+        port = free_port()
+        proc = subprocess.Popen([sys.executable, __file__, "--serve-floor", str(port), f"http://127.0.0.1:{mock_port}/"],
+                                env={**os.environ, "PYTHONPATH": str(ROOT)},
+                                stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        try:
+            await wait_healthy(port, proc, "/healthz")
+            cpu = cpu_seconds(proc.pid)
+            results["Bolt floor (ack + update)"] = r = await run_load(port, api, args.conversations, args.clicks,
+                                                                      args.seconds, template, args.think)
+            r["cpu_ms"] = (cpu_seconds(proc.pid) - cpu) * 1000 / r["clicks"]
+        finally:
+            stop(proc)
     await runner.cleanup()
     report(results, args)
 
@@ -295,6 +308,39 @@ def serve_bare(port: int) -> None:
     web.run_app(app, host="127.0.0.1", port=port, print=None, access_log=None)
 
 
+def serve_floor(port: int, api_url: str) -> None:
+    """The least any Bolt app must do per click: verify, dispatch, ack, ``chat.update`` (no engine, no SQLite)."""
+    import re
+    from slack_bolt.adapter.aiohttp import to_aiohttp_response, to_bolt_request
+    from slack_bolt.async_app import AsyncApp
+    app = AsyncApp(token=TOKEN, signing_secret=SECRET)
+    app.client.base_url = api_url
+
+    @app.action(re.compile("."))
+    async def click(ack, body):
+        await ack()
+        message = body["message"]
+        await app.client.chat_update(channel=body["channel"]["id"], ts=message["ts"], text="the next question",
+                                     blocks=message["blocks"])
+
+    async def handle(request: web.Request) -> web.Response:
+        return await to_aiohttp_response(await app.async_dispatch(await to_bolt_request(request)))
+
+    async def ok(request: web.Request) -> web.Response:
+        return web.Response(status=200)
+
+    async def session(_app):
+        app.client.session = aiohttp.ClientSession()  # one shared session, as infoshare has
+        yield
+        await app.client.session.close()
+
+    web_app = web.Application()
+    web_app.router.add_post("/slack/events", handle)
+    web_app.router.add_get("/healthz", ok)
+    web_app.cleanup_ctx.append(session)
+    web.run_app(web_app, host="127.0.0.1", port=port, print=None, access_log=None)
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--conversations", type=int, default=50)
@@ -306,7 +352,11 @@ def main() -> None:
                     help="where the server's SQLite file goes (default: the system temp dir); /dev/shm takes "
                          "the disk's fsync time out of the figures")
     ap.add_argument("--serve-bare", type=int, default=None, help=argparse.SUPPRESS)
+    ap.add_argument("--serve-floor", nargs=2, default=None, help=argparse.SUPPRESS)
     args = ap.parse_args()
+    if args.serve_floor:
+        serve_floor(int(args.serve_floor[0]), args.serve_floor[1])
+        return
     if args.serve_bare:
         serve_bare(args.serve_bare)
         return
