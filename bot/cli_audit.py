@@ -15,6 +15,7 @@ from bot.cli import config_option as _config_option
 from bot.cli import db_option as _db_option
 from bot.cli import get_config as _config
 from storage import audit as store
+from storage import gaps
 from storage.db import default_db_path, open_db
 
 
@@ -80,6 +81,8 @@ def verify(expected_head, as_json, db_path, config_path):
 def purge(days, dry_run, yes, db_path, config_path):
     """Remove user, conversation, answers and record of decisions past retention.
 
+    Unanswered questions older than [retention] unanswered_days (default 90) are deleted too.
+
     Each purged row keeps its reference, date, outcome, pack and hashes, so the chain still
     verifies; the purge itself is recorded as a row of kind "purge".
     """
@@ -91,6 +94,15 @@ def purge(days, dry_run, yes, db_path, config_path):
     except store.PurgeError as exc:
         raise BadInput(str(exc)) from None
     cutoff = store.purge_cutoff(days)
+    old_questions = gaps.purge_unanswered(db, config.unanswered_days, dry_run=True)
+    if old_questions:
+        if dry_run:
+            click.echo(f"{old_questions:,} unanswered question(s) older than {config.unanswered_days} days "
+                       "would be deleted")
+        else:
+            gaps.purge_unanswered(db, config.unanswered_days)
+            click.echo(f"deleted {old_questions:,} unanswered question(s) older than {config.unanswered_days} days "
+                       "([retention] unanswered_days)")
     if dry_run or n == 0:
         click.echo(f"{n:,} decision(s) recorded before {cutoff} would be purged" if dry_run
                    else f"nothing to purge: no decision was recorded before {cutoff}")

@@ -28,6 +28,7 @@ def serve(host, port, dev, slack_socket_mode, db_path, config_path):
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     from bot.cli import get_config
     from bot.digest_post import WeeklyDigest
+    from bot.housekeeping import Housekeeping
     from bot.schedule import ScheduleError, parse_schedule
     config = get_config(config_path)
     try:
@@ -43,7 +44,7 @@ def serve(host, port, dev, slack_socket_mode, db_path, config_path):
                + ((", Slack over Socket Mode" if channels.slack.socket_mode else ", /slack/events")
                   if channels.slack is not None else "")
                + (", /api/messages" if channels.teams is not None else "") + ")", err=True)
-    web.run_app(build_app(channels, WeeklyDigest(engine, config, channels)), host=host, port=port, print=None, access_log=None)
+    web.run_app(build_app(channels, WeeklyDigest(engine, config, channels), Housekeeping(engine, config)), host=host, port=port, print=None, access_log=None)
 
 
 @click.command("teams-package")

@@ -19,6 +19,7 @@ Example ``infoshare.toml``::
 
     [retention]
     days = 2190                # default for `infoshare audit purge`
+    unanswered_days = 90       # unanswered questions (content gaps) are deleted after this
 
     [digest]
     schedule = "MON 09:00"     # Europe/London
@@ -48,6 +49,7 @@ class Config:
     contacts: dict[str, str] = field(default_factory=dict)
     leads: dict[str, list[str]] = field(default_factory=dict)
     retention_days: int = 2190
+    unanswered_days: int = 90
     digest_schedule: str = "MON 09:00"
     digest_slack_channels: list[str] = field(default_factory=list)
     digest_teams_conversations: list[str] = field(default_factory=list)
@@ -75,11 +77,12 @@ def load_config(path: str | os.PathLike[str] | None = None) -> Config:
     try:
         retention = data.get("retention", {})
         digest = data.get("digest", {})
-        return Config(
+        config = Config(
             default_pack=str(data.get("default_pack", "hmg-2018")),
             contacts={str(k): str(v) for k, v in data.get("contacts", {}).items()},
             leads={str(k): [str(u) for u in v] for k, v in data.get("leads", {}).items()},
             retention_days=int(retention.get("days", 2190)),
+            unanswered_days=int(retention.get("unanswered_days", 90)),
             digest_schedule=str(digest.get("schedule", "MON 09:00")),
             digest_slack_channels=[str(c) for c in digest.get("slack_channels", [])],
             digest_teams_conversations=[str(c) for c in digest.get("teams_conversations", [])],
@@ -89,3 +92,6 @@ def load_config(path: str | os.PathLike[str] | None = None) -> Config:
         )
     except (AttributeError, TypeError, ValueError) as exc:
         raise ConfigError(f"{p}: {exc}") from None
+    if config.unanswered_days < 1:
+        raise ConfigError(f"{p}: [retention] unanswered_days must be at least 1, not {config.unanswered_days}")
+    return config

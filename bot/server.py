@@ -42,8 +42,9 @@ async def healthz(request: web.Request) -> web.Response:
                               "teams": channels.teams is not None})
 
 
-def build_app(channels: Channels, weekly: Any = None) -> web.Application:
-    """The aiohttp application with a route for each enabled channel (and the weekly digest task)."""
+def build_app(channels: Channels, *services: Any) -> web.Application:
+    """The aiohttp application with a route for each enabled channel; ``services`` (the weekly
+    digest, housekeeping) start and stop with it."""
     app = web.Application(client_max_size=MAX_BODY)
     app[CHANNELS] = channels
     app.router.add_get("/healthz", healthz)
@@ -51,7 +52,7 @@ def build_app(channels: Channels, weekly: Any = None) -> web.Application:
         app.router.add_post("/slack/events", channels.slack.handle)
     if channels.teams is not None:
         app.router.add_post("/api/messages", channels.teams.handle)
-    for ch in (channels.slack, channels.teams, weekly):
+    for ch in (channels.slack, channels.teams, *services):
         if ch is not None and hasattr(ch, "on_startup"):
             app.on_startup.append(ch.on_startup)
         if ch is not None and hasattr(ch, "on_cleanup"):

@@ -15,7 +15,7 @@ Example:
 from __future__ import annotations
 
 import json
-from datetime import datetime, timezone
+from datetime import datetime, timedelta, timezone
 from typing import Any
 
 import sqlite_utils
@@ -32,6 +32,7 @@ def ensure_schema(db: sqlite_utils.Database) -> None:
         id text primary key, state text not null, version integer not null, updated_at text not null)""")
     db.execute("""create table if not exists processed_events (
         key text primary key, seen_at text not null)""")
+    db.execute("create index if not exists processed_events_seen_at on processed_events (seen_at)")
 
 
 def load_state(db: sqlite_utils.Database, conv_id: str) -> tuple[dict[str, Any] | None, int]:
@@ -77,3 +78,16 @@ def seen_event(db: sqlite_utils.Database, key: str) -> bool:
     with transaction(db) as conn:
         cur = conn.execute("insert or ignore into processed_events (key, seen_at) values (?, ?)", [key, now])
     return cur.rowcount == 0
+
+
+EVENT_KEY_DAYS = 7
+"""Delivery keys are kept this long: Slack and Teams redeliver within minutes, and a click on an
+older message is refused anyway by its token (the engine's stale check)."""
+
+
+def forget_events(db: sqlite_utils.Database, older_than_days: int = EVENT_KEY_DAYS,
+                  now: datetime | None = None) -> int:
+    """Delete delivery keys seen more than ``older_than_days`` ago; returns how many."""
+    cutoff = ((now or datetime.now(timezone.utc)) - timedelta(days=older_than_days)).isoformat(timespec="seconds")
+    with transaction(db) as conn:
+        return conn.execute("delete from processed_events where seen_at < ?", [cutoff]).rowcount

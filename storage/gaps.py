@@ -18,7 +18,7 @@ Example:
 from __future__ import annotations
 
 import json
-from datetime import datetime, timezone
+from datetime import datetime, timedelta, timezone
 
 import sqlite_utils
 
@@ -135,3 +135,23 @@ def topic_counts(db: sqlite_utils.Database, since: datetime | str, until: dateti
         " GROUP BY pack_id, topic ORDER BY count DESC, pack_id, topic",
         [_utc(since)[:10], _utc(until)[:10]])
     return [{"pack_id": p, "topic": t, "count": int(c)} for p, t, c in cur.fetchall()]
+
+
+UNANSWERED_DAYS = 90
+"""Default retention of unanswered questions (``[retention] unanswered_days``): long enough for
+a quarter's digests to show what the content lacks, and no longer, since a redacted question
+may still say more about a family than anyone needs kept."""
+
+
+def purge_unanswered(db: sqlite_utils.Database, older_than_days: int = UNANSWERED_DAYS,
+                     now: datetime | None = None, dry_run: bool = False) -> int:
+    """Delete unanswered questions asked more than ``older_than_days`` ago; returns how many
+    (with ``dry_run``, how many would be). Topic counts carry no text and are kept."""
+    if isinstance(older_than_days, bool) or not isinstance(older_than_days, int) or older_than_days < 1:
+        raise ValueError(f"unanswered retention must be a whole number of days of at least 1, not {older_than_days!r}")
+    ensure_tables(db)
+    cutoff = _utc((now or datetime.now(timezone.utc)) - timedelta(days=older_than_days))
+    if dry_run:
+        return db.execute("SELECT count(*) FROM unanswered WHERE asked_at < ?", [cutoff]).fetchone()[0]
+    with transaction(db) as conn:
+        return conn.execute("DELETE FROM unanswered WHERE asked_at < ?", [cutoff]).rowcount

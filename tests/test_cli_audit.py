@@ -167,3 +167,20 @@ def test_digest_bad_input(db_path, args, message):
 def test_db_from_the_environment(db_path, monkeypatch):
     monkeypatch.setenv("INFOSHARE_DB", str(db_path))
     assert run("audit", "verify").exit_code == 0
+
+
+def test_purge_also_deletes_unanswered_questions_past_their_retention(db_path, tmp_path):
+    from storage import gaps
+    db = open_db(db_path)
+    gaps.record_unanswered(db, pack_id="hmg-2018", question="something old", channel="console",
+                           best_topic=None, score=0.0, now=datetime.now(timezone.utc) - timedelta(days=45))
+    config = tmp_path / "infoshare.toml"
+    config.write_text("[retention]\ndays = 3650\nunanswered_days = 30\n")
+    result = run("audit", "purge", "--db", db_path, "--config", config, "--dry-run")
+    assert result.exit_code == 0 and "1 unanswered question(s) older than 30 days would be deleted" in result.output
+    result = run("audit", "purge", "--db", db_path, "--config", config, "--yes")
+    assert result.exit_code == 0 and "deleted 1 unanswered question(s)" in result.output
+    assert open_db(db_path).execute("select count(*) from unanswered").fetchone()[0] == 0
+    config.write_text("[retention]\nunanswered_days = 0\n")
+    result = run("audit", "purge", "--db", db_path, "--config", config, "--yes")
+    assert result.exit_code == 2 and "unanswered_days must be at least 1" in result.output

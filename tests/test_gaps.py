@@ -67,3 +67,35 @@ def test_tables_survive_reopening(tmp_path):
     record_unanswered(db, pack_id="hmg-2018", question="q2", channel="console",
                       best_topic=None, score=None, now=T0)
     assert [r["question"] for r in list_unanswered(db, T0, T0 + timedelta(hours=1))] == ["q1", "q2"]
+
+
+def test_old_unanswered_questions_are_deleted_and_counts_kept(db):
+    from storage.gaps import purge_unanswered
+    record_unanswered(db, pack_id="hmg-2018", question="an old question", channel="slack",
+                      best_topic=None, score=0.1, now=T0 - timedelta(days=120))
+    record_unanswered(db, pack_id="hmg-2018", question="a recent question", channel="slack",
+                      best_topic=None, score=0.1, now=T0 - timedelta(days=10))
+    record_asked(db, pack_id="hmg-2018", topic="golden-rules", channel="slack", now=T0 - timedelta(days=120))
+    assert purge_unanswered(db, 90, now=T0, dry_run=True) == 1
+    assert len(list_unanswered(db, T0 - timedelta(days=400), T0)) == 2  # a dry run changes nothing
+    assert purge_unanswered(db, 90, now=T0) == 1
+    assert [r["question"] for r in list_unanswered(db, T0 - timedelta(days=400), T0)] == ["a recent question"]
+    assert topic_counts(db, T0 - timedelta(days=400), T0) == [{"pack_id": "hmg-2018", "topic": "golden-rules", "count": 1}]
+    with pytest.raises(ValueError, match="at least 1"):
+        purge_unanswered(db, 0, now=T0)
+
+
+def test_housekeeping_deletes_old_delivery_keys_and_old_questions_only(db):
+    from bot.config import Config
+    from bot.housekeeping import tidy
+    from storage import conversations
+    conversations.ensure_schema(db)
+    conversations.seen_event(db, "slack:event:recent")
+    db.execute("insert into processed_events (key, seen_at) values ('slack:event:old', '2020-01-01T00:00:00+00:00')")
+    record_unanswered(db, pack_id="hmg-2018", question="old", channel="teams", best_topic=None, score=0.0,
+                      now=datetime.now(timezone.utc) - timedelta(days=40))
+    record_unanswered(db, pack_id="hmg-2018", question="new", channel="teams", best_topic=None, score=0.0)
+    assert tidy(db, Config(unanswered_days=30)) == {"delivery_keys": 1, "unanswered": 1}
+    assert conversations.was_seen(db, "slack:event:recent") and not conversations.was_seen(db, "slack:event:old")
+    assert [r["question"] for r in list_unanswered(db, "2000-01-01", datetime.now(timezone.utc) + timedelta(1))] == ["new"]
+    assert tidy(db, Config(unanswered_days=30)) == {"delivery_keys": 0, "unanswered": 0}

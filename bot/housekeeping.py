@@ -1,0 +1,59 @@
+"""Daily tidying by ``infoshare serve``: what is kept only for a while is deleted when its time is up.
+
+* delivery keys (``processed_events``) older than a week: redeliveries come within minutes;
+* unanswered questions older than ``[retention] unanswered_days`` (default 90).
+
+Decisions are never touched here: their detail is removed only by ``infoshare audit purge``,
+which an operator runs on purpose.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from datetime import datetime
+from typing import Any
+
+from storage import conversations, gaps
+from storage.db import db_lock
+
+log = logging.getLogger("infoshare.housekeeping")
+
+EVERY_SECONDS = 24 * 3600
+
+
+def tidy(db, config, now: datetime | None = None) -> dict[str, int]:
+    """Delete what is past its time; returns how many of each were deleted."""
+    with db_lock(db):
+        conversations.ensure_schema(db)
+        return {"delivery_keys": conversations.forget_events(db, now=now),
+                "unanswered": gaps.purge_unanswered(db, config.unanswered_days, now=now)}
+
+
+class Housekeeping:
+    """Runs :func:`tidy` when the server starts and then once a day, off the event loop."""
+
+    def __init__(self, engine, config, every: float = EVERY_SECONDS):
+        self.engine, self.config, self.every = engine, config, every
+        self.task: asyncio.Task[Any] | None = None
+
+    async def on_startup(self, app) -> None:
+        self.task = asyncio.create_task(self._loop())
+
+    async def _loop(self) -> None:
+        while True:
+            try:
+                done = await asyncio.to_thread(tidy, self.engine.db, self.config)
+                log.info("housekeeping: deleted %d delivery key(s) and %d unanswered question(s) past their time",
+                         done["delivery_keys"], done["unanswered"])
+            except Exception as exc:  # noqa: BLE001 - a failed tidy must not stop the server
+                log.warning("housekeeping failed: %s", type(exc).__name__)
+            await asyncio.sleep(self.every)
+
+    async def on_cleanup(self, app) -> None:
+        if self.task is not None:
+            self.task.cancel()
+            try:
+                await self.task
+            except asyncio.CancelledError:
+                pass
