@@ -87,9 +87,20 @@ def percentiles(ms: list[float]) -> str:
 
 
 def encoders() -> int:
-    """(a) sentence-transformers + torch, (b) numpy, (c) onnxruntime fp32, (d) onnxruntime int8."""
-    import os
+    """(a) sentence-transformers + torch, (b) numpy, (c) onnxruntime fp32, (d) onnxruntime int8,
+    with a cache of their own (graphs and embeddings, some 300 MB) removed at the end."""
+    import shutil
     import tempfile
+
+    answers.CACHE_DIR = Path(tempfile.mkdtemp(prefix="infoshare-encoders-"))
+    try:
+        return _encoders()
+    finally:
+        shutil.rmtree(answers.CACHE_DIR, ignore_errors=True)
+
+
+def _encoders() -> int:
+    import os
 
     import numpy as np
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
@@ -99,7 +110,6 @@ def encoders() -> int:
     print(f"machine: {machine()}")
     print(f"{len(questions)} questions, one at a time (as the bot asks them)")
     path = answers.model_dir()
-    answers.CACHE_DIR = Path(tempfile.mkdtemp(prefix="infoshare-encoders-"))
     encs = {}
     t0 = time.perf_counter()
     encs["(b) numpy"] = answers.MiniLMEncoder(path)
