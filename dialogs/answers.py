@@ -493,6 +493,7 @@ class OrtMiniLMEncoder(_MiniLM):
             self.built_ms = (time.perf_counter() - t0) * 1000
             session = ort.InferenceSession(model, opts, providers=["CPUExecutionProvider"])
         self._session = session
+        self.encode_one("warm up")  # ORT prepares its kernels on the first run: not on someone's question
 
     def _build(self, cached: Path) -> bytes:
         """The serialised graph, fp32 or int8, also written to ``cached`` when the cache can be written."""
