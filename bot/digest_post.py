@@ -10,8 +10,8 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from typing import Any
 
+from bot.background import BackgroundTask
 from storage.db import db_lock
 
 log = logging.getLogger("infoshare.digest")
@@ -54,12 +54,11 @@ async def post_digest(engine, config, channels) -> dict[str, int]:
     return sent
 
 
-class WeeklyDigest:
+class WeeklyDigest(BackgroundTask):
     """Starts the schedule loop with the server and stops it on shutdown."""
 
     def __init__(self, engine, config, channels):
         self.engine, self.config, self.channels = engine, config, channels
-        self.task: asyncio.Task[Any] | None = None
 
     async def on_startup(self, app) -> None:
         from bot.schedule import run_weekly
@@ -67,14 +66,6 @@ class WeeklyDigest:
                 targets(self.config, "teams") and self.channels.teams):
             log.info("weekly digest: no targets configured, not scheduled")
             return
-        self.task = asyncio.create_task(run_weekly(
-            self.config.digest_schedule, lambda: post_digest(self.engine, self.config, self.channels)))
+        self.start(run_weekly(self.config.digest_schedule,
+                              lambda: post_digest(self.engine, self.config, self.channels)))
         log.info("weekly digest scheduled: %s Europe/London", self.config.digest_schedule)
-
-    async def on_cleanup(self, app) -> None:
-        if self.task is not None:
-            self.task.cancel()
-            try:
-                await self.task
-            except asyncio.CancelledError:
-                pass

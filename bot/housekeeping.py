@@ -12,8 +12,8 @@ from __future__ import annotations
 import asyncio
 import logging
 from datetime import datetime
-from typing import Any
 
+from bot.background import BackgroundTask
 from storage import conversations, gaps
 from storage.db import db_lock
 
@@ -30,15 +30,14 @@ def tidy(db, config, now: datetime | None = None) -> dict[str, int]:
                 "unanswered": gaps.purge_unanswered(db, config.unanswered_days, now=now)}
 
 
-class Housekeeping:
+class Housekeeping(BackgroundTask):
     """Runs :func:`tidy` when the server starts and then once a day, off the event loop."""
 
     def __init__(self, engine, config, every: float = EVERY_SECONDS):
         self.engine, self.config, self.every = engine, config, every
-        self.task: asyncio.Task[Any] | None = None
 
     async def on_startup(self, app) -> None:
-        self.task = asyncio.create_task(self._loop())
+        self.start(self._loop())
 
     async def _loop(self) -> None:
         while True:
@@ -49,11 +48,3 @@ class Housekeeping:
             except Exception as exc:  # noqa: BLE001 - a failed tidy must not stop the server
                 log.warning("housekeeping failed: %s", type(exc).__name__)
             await asyncio.sleep(self.every)
-
-    async def on_cleanup(self, app) -> None:
-        if self.task is not None:
-            self.task.cancel()
-            try:
-                await self.task
-            except asyncio.CancelledError:
-                pass

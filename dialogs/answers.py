@@ -39,6 +39,7 @@ from __future__ import annotations
 
 import hashlib
 import importlib.util
+import logging
 import json
 import math
 import os
@@ -695,6 +696,7 @@ class Bm25sBackend:
 
     def __init__(self, docs: list[list[str]], texts: list[str]):
         import bm25s
+        logging.getLogger("bm25s").setLevel(logging.WARNING)  # it logs each index build at DEBUG
         self._bm25 = bm25s.BM25(k1=1.2, b=0.75)
         self._bm25.index(docs, show_progress=False)
         self._vocab = self._bm25.vocab_dict
