@@ -23,6 +23,7 @@ abstention with each encoder.
 
 from __future__ import annotations
 
+import functools
 import sys
 import time
 from pathlib import Path
@@ -79,6 +80,11 @@ def build(variant, pack: str):
     if variant == "fuzz70":
         return FuzzOnly(tset, 70.0)
     return answers.Matcher(tset, **variant)
+
+
+def per_pack(variant):
+    """Like :func:`dialogs.answers.get_matcher` for one variant: a pack's matcher, built on first use."""
+    return functools.lru_cache(maxsize=None)(functools.partial(build, variant))
 
 
 def percentiles(ms: list[float]) -> str:
@@ -154,12 +160,7 @@ def _encoders() -> int:
     print(header)
     print("-" * len(header))
     for label, enc in encs.items():
-        cache: dict[str, object] = {}
-
-        def get(pack: str, cache=cache, enc=enc):
-            if pack not in cache:
-                cache[pack] = answers.Matcher(load_topic_set(pack), encoder=enc)
-            return cache[pack]
+        get = per_pack({"encoder": enc})
 
         for set_name, rows in sets:
             res = evaluate(rows, set_name, get)
@@ -199,15 +200,10 @@ def main() -> int:
     print(header)
     print("-" * len(header))
     for name, variant in VARIANTS.items():
-        cache: dict[str, object] = {}
+        get = per_pack(variant)
         t0 = time.perf_counter()
-        cache["hmg-2018"] = build(variant, "hmg-2018")
+        get("hmg-2018")
         build_ms = (time.perf_counter() - t0) * 1000
-
-        def get(pack: str, cache=cache, variant=variant):
-            if pack not in cache:
-                cache[pack] = build(variant, pack)
-            return cache[pack]
 
         for set_name, rows in sets:
             res = evaluate(rows, set_name, get)

@@ -94,15 +94,12 @@ def purge(days, dry_run, yes, db_path, config_path):
     except store.PurgeError as exc:
         raise BadInput(str(exc)) from None
     cutoff = store.purge_cutoff(days)
-    old_questions = gaps.purge_unanswered(db, config.unanswered_days, dry_run=True)
+    # unanswered questions past their time go without asking, as `infoshare serve` deletes them daily
+    old_questions = gaps.purge_unanswered(db, config.unanswered_days, dry_run=dry_run)
     if old_questions:
-        if dry_run:
-            click.echo(f"{old_questions:,} unanswered question(s) older than {config.unanswered_days} days "
-                       "would be deleted")
-        else:
-            gaps.purge_unanswered(db, config.unanswered_days)
-            click.echo(f"deleted {old_questions:,} unanswered question(s) older than {config.unanswered_days} days "
-                       "([retention] unanswered_days)")
+        click.echo(f"{old_questions:,} unanswered question(s) older than {config.unanswered_days} days would be deleted"
+                   if dry_run else f"deleted {old_questions:,} unanswered question(s) older than "
+                   f"{config.unanswered_days} days ([retention] unanswered_days)")
     if dry_run or n == 0:
         click.echo(f"{n:,} decision(s) recorded before {cutoff} would be purged" if dry_run
                    else f"nothing to purge: no decision was recorded before {cutoff}")

@@ -69,6 +69,9 @@ except ImportError:  # pragma: no cover - the pure-Python Snowball build
 from content.loader import DEFAULT_PACK, UnknownPack
 from content.topics import PACK_TOPICS, Topic, TopicSet, load_topic_set
 
+log = logging.getLogger("infoshare.answers")
+logging.getLogger("bm25s").setLevel(logging.WARNING)  # it logs each index build at DEBUG
+
 __all__ = ["Answer", "Matcher", "UnknownPack", "get_matcher", "get_topic", "list_topics",
            "THRESHOLD", "SUGGEST_MIN"]
 
@@ -307,11 +310,6 @@ class MiniLMEncoder(_MiniLM):
             ))
         self._heads = int(cfg["num_attention_heads"])
         self._eps = np.float32(cfg.get("layer_norm_eps", 1e-12))
-        try:
-            from threadpoolctl import ThreadpoolController
-            self._blas = ThreadpoolController()
-        except ImportError:  # pragma: no cover - threadpoolctl is a dependency
-            self._blas = None
 
     def _norm(self, x: np.ndarray, p: tuple[np.ndarray, np.ndarray]) -> np.ndarray:
         x = x - x.mean(-1, keepdims=True)
@@ -358,11 +356,8 @@ class MiniLMEncoder(_MiniLM):
     def encode_one(self, text: str) -> np.ndarray:
         """One text's embedding, with BLAS on one thread: a question's matrices are small, and
         OpenBLAS threads that spin for a busy second core turned 10 ms into 700 ms."""
-        ids = [self._tok.encode(text).ids]
-        if self._blas is None:
-            return self._forward(ids)[0]
-        with self._blas.limit(limits=1, user_api="blas"):
-            return self._forward(ids)[0]
+        with one_blas_thread():
+            return self._forward([self._tok.encode(text).ids])[0]
 
 
 def minilm_onnx(path: Path):
@@ -462,7 +457,7 @@ class OrtMiniLMEncoder(_MiniLM):
     ``int8=True`` quantizes the dense layers' weights per output channel and their inputs per
     call (``onnxruntime.quantization.quantize_dynamic``): twice as fast again, but the embeddings
     move (cosine about 0.99 to fp32, 0.97 at worst), which changes some answers; see
-    ``bench/compare_encoders.py``.
+    ``python bench/compare_matchers.py --encoders``.
     """
 
     version = ORT_ENCODER_VERSION
@@ -532,8 +527,6 @@ class OrtMiniLMEncoder(_MiniLM):
 def _quantize_int8(model):
     """``model`` with its ``MatMul`` and ``Attention`` weights in int8, per output channel
     (per tensor they lose too much: cosine 0.81 at worst), inputs quantized per call."""
-    import logging
-
     from onnx import TensorProto
     from onnxruntime.quantization import QuantType, quantize_dynamic
 
@@ -584,7 +577,7 @@ class SplitEncoder:
     once (cached on disk, batched) by ``docs``, ORT fp32; a question, while someone waits, by
     ``questions``, ORT int8 (about half the time). Only the question's side carries int8's
     error (cosine about 0.99 to fp32), so answers stay as fp32's within a question or two in
-    three hundred, and p99 stays under 10 ms (bench/eval_answers.py)."""
+    three hundred (bench/eval_answers.py)."""
 
     def __init__(self, docs: _MiniLM, questions: _MiniLM):
         self.docs, self.questions = docs, questions
@@ -627,16 +620,12 @@ def get_encoder() -> _MiniLM | SplitEncoder | None:
                 if path is not None:
                     kind = os.environ.get(ENCODER_ENV, "split").strip().lower() or "split"
                     if kind not in ("split", "fp32", "int8", "numpy"):
-                        import logging
-                        logging.getLogger("infoshare.answers").warning(
-                            "%s must be split, fp32, int8 or numpy; using split", ENCODER_ENV)
+                        log.warning("%s must be split, fp32, int8 or numpy; using split", ENCODER_ENV)
                         kind = "split"
                     try:
                         enc = _load_encoder(path, kind)
                     except Exception as exc:  # noqa: BLE001 - ImportError, or whatever onnx/ORT raised
-                        import logging
-                        logging.getLogger("infoshare.answers").warning(
-                            "onnxruntime encoder unavailable (%s); using the numpy one", type(exc).__name__)
+                        log.warning("onnxruntime encoder unavailable (%s); using the numpy one", type(exc).__name__)
                         enc = MiniLMEncoder(path)
                 _ENCODER.append(enc)
     return _ENCODER[0]
@@ -696,7 +685,6 @@ class Bm25sBackend:
 
     def __init__(self, docs: list[list[str]], texts: list[str]):
         import bm25s
-        logging.getLogger("bm25s").setLevel(logging.WARNING)  # it logs each index build at DEBUG
         self._bm25 = bm25s.BM25(k1=1.2, b=0.75)
         self._bm25.index(docs, show_progress=False)
         self._vocab = self._bm25.vocab_dict
