@@ -737,10 +737,11 @@ BM25_FEATURES = ("doc", "topic", "coverage", "gap", "out_of_scope")
 best matching document, topic description match, share of the question the topic's words
 cover, lead over the best other topic's document, best out-of-scope example."""
 
-EMBED_FEATURES = ("cos_max", "cos_top3", "cos_gap", "cos_out_of_scope", "cos_centroid")
+EMBED_FEATURES = ("cos_max", "cos_top3", "cos_gap", "cos_out_of_scope", "cos_centroid", "head")
 """Sentence-embedding features of a topic: highest cosine between the question and the topic's
 example questions and title, mean of its three highest, lead of the highest over the best other
-topic's, highest cosine to an out-of-scope example, cosine to the mean of the topic's examples."""
+topic's, highest cosine to an out-of-scope example, cosine to the mean of the topic's examples,
+and the log-probability the content's own classifier (:func:`_fit_head`) gives the topic."""
 
 FEATURES = BM25_FEATURES + EMBED_FEATURES + ("length",)
 """Every feature; ``length`` is the log of the question's term count. A matcher uses the columns
@@ -771,6 +772,52 @@ def _fit_logistic(x: np.ndarray, y: np.ndarray, l2: float = 1e-2, iters: int = 5
     return w
 
 
+HEAD_L2 = 1e-4
+"""L2 penalty of the classifier over embeddings (:func:`_fit_head`); weaker penalties fit the
+examples' words, stronger ones blur neighbouring topics (bench/compare_matchers.py --head)."""
+
+HEAD_FOLDS = 5
+"""The classifier's log-probabilities that calibrate the ranker are out-of-fold: each example is
+scored by a classifier fitted without it and without every example much like it."""
+
+
+def _fit_head(x: np.ndarray, y: np.ndarray, classes: int, l2: float = HEAD_L2,
+              start: np.ndarray | None = None) -> np.ndarray:
+    """Multinomial logistic regression of classes ``y`` on embeddings ``x`` (L-BFGS, SciPy):
+    weights of shape (dim + 1, classes), bias last. A linear classifier over the whole embedding
+    weighs the directions that tell topics apart, where a cosine weighs every direction alike;
+    on questions unlike any example it ranks the right topic first more often than the nearest
+    example does (bench/compare_matchers.py --head)."""
+    from scipy.optimize import minimize
+
+    n, d = x.shape
+    xb = np.hstack([x, np.ones((n, 1))])
+    onehot = np.eye(classes)[y]
+    pen = np.full((d + 1, 1), l2)
+    pen[-1] = 0.0
+
+    def loss(w: np.ndarray) -> tuple[float, np.ndarray]:
+        w = w.reshape(d + 1, classes)
+        z = xb @ w
+        z -= z.max(1, keepdims=True)
+        lse = np.log(np.exp(z).sum(1))
+        p = np.exp(z - lse[:, None])
+        f = float(lse.sum() - (z * onehot).sum()) / n + 0.5 * float((pen * w * w).sum())
+        return f, (xb.T @ ((p - onehot) / n) + pen * w).ravel()
+
+    w0 = np.zeros((d + 1) * classes) if start is None else start.ravel()
+    with one_blas_thread():  # products of a few thousand rows: a second thread only waits (2.4x slower)
+        res = minimize(loss, w0, jac=True, method="L-BFGS-B", options={"maxiter": 300})
+    return res.x.reshape(d + 1, classes)
+
+
+def _head_logp(w: np.ndarray, vecs: np.ndarray) -> np.ndarray:
+    """Log-probabilities of every class for each row of ``vecs`` (one row in, one row out)."""
+    z = vecs @ w[:-1] + w[-1]
+    z = z - z.max(-1, keepdims=True)
+    return z - np.log(np.exp(z).sum(-1, keepdims=True))
+
+
 def _sigmoid(z: np.ndarray) -> np.ndarray:
     return 1.0 / (1.0 + np.exp(-np.clip(z, -30, 30)))
 
@@ -794,6 +841,34 @@ def _foreign_examples(tset: TopicSet) -> tuple[str, ...]:
     return tuple(out)
 
 
+@lru_cache(maxsize=1)
+def _module_digest() -> str:
+    return hashlib.sha256(Path(__file__).read_bytes()).hexdigest()
+
+
+def _load_fit(key: str) -> tuple | None:
+    """The classifier, ranker and confidence weights fitted under ``key`` (None for a model
+    that was not fitted), or None when they aren't on disk or can't be read."""
+    try:
+        with np.load(CACHE_DIR / f"fit-{key}.npz", allow_pickle=False) as f:
+            return tuple(f[n] if f[n].size else None for n in ("head", "rank", "cal"))
+    except Exception:  # noqa: BLE001 - missing, truncated or not a zip at all: fit again
+        return None
+
+
+def _save_fit(key: str, *weights: np.ndarray | None) -> None:
+    """Keep fitted weights under ``key``; a cache that can't be written is skipped."""
+    arrays = {n: (np.zeros(0) if w is None else w) for n, w in zip(("head", "rank", "cal"), weights)}
+    try:
+        CACHE_DIR.mkdir(parents=True, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(dir=CACHE_DIR, suffix=".tmp")
+        with os.fdopen(fd, "wb") as f:
+            np.savez(f, **arrays)
+        os.replace(tmp, CACHE_DIR / f"fit-{key}.npz")
+    except OSError:
+        pass
+
+
 @dataclass
 class _Scored:
     topic: str | None
@@ -813,7 +888,8 @@ class Matcher:
 
     def __init__(self, tset: TopicSet, *, backend: str = "bm25s", typos: bool = True,
                  negatives: bool = True, describe: bool = True, calibrate: bool = True,
-                 embed: bool | str = True, holdout: float = 75.0, encoder: _MiniLM | None = None):
+                 embed: bool | str = True, holdout: float = 75.0, encoder: _MiniLM | None = None,
+                 head: bool = True, head_l2: float = HEAD_L2):
         self.pack_id = tset.pack_id
         self.topics: dict[str, Topic] = {t.id: t for t in tset.topics}
         self.messages = tset.messages
@@ -883,6 +959,7 @@ class Matcher:
         self.backend = BACKENDS[backend](docs, texts)
         # Topic descriptions: title, keywords, answer and more, one document per topic.
         self._describe = None
+        desc: list[str] = []
         if describe:
             desc = [" ".join((t.title, *t.keywords, t.answer, t.more)) for t in tset.topics]
             ddocs = [[self.analyzer.stem(w) for w in self.analyzer.words(d)] for d in desc]
@@ -906,10 +983,44 @@ class Matcher:
             self._emb = embed_texts(self.encoder, [self.embed_text(texts[i]) for i in self._emb_docs])
             self._class_sums = np.stack([self._emb[idx].sum(0) for idx in self._emb_by_class]).astype(np.float64)
             self._emb64 = self._emb.astype(np.float64)  # float64 as before, without a copy per question
+        # The content's own classifier over the embeddings (topics and "out of scope").
+        self._head_l2 = head_l2
+        use_head = head and self._emb is not None and len(set(emb_class)) > 1
         cols = {"bm25": BM25_FEATURES, "embed": EMBED_FEATURES,
                 "combined": BM25_FEATURES + EMBED_FEATURES}[self.mode] + ("length",)
+        if not use_head:
+            cols = tuple(c for c in cols if c != "head")
         self.columns = np.array([FEATURES.index(c) for c in cols])
-        self._rank_w, self._cal_w = self._calibrate() if calibrate else (None, None)
+        # The classifier, ranker and confidence model are fitted on the content (seconds), and
+        # kept on disk under a digest of everything they depend on, so a later build loads them.
+        key = self._fit_key(tset, desc if describe else [], backend=backend, typos=typos,
+                            negatives=negatives, calibrate=calibrate, embed=embed, holdout=holdout,
+                            head=use_head, head_l2=head_l2)
+        fitted = _load_fit(key)
+        if fitted is not None and self._fits(fitted, use_head, calibrate):
+            self._head_w, self._rank_w, self._cal_w = fitted
+        else:
+            self._head_w = _fit_head(self._emb64, emb_class, k + 1, head_l2) if use_head else None
+            self._rank_w, self._cal_w = self._calibrate() if calibrate else (None, None)
+            _save_fit(key, self._head_w, self._rank_w, self._cal_w)
+
+    def _fits(self, fitted: tuple, head: bool, calibrate: bool) -> bool:
+        """Whether weights read from the cache have the shapes this matcher needs."""
+        head_w, rank_w, _ = fitted
+        if head != (head_w is not None) or (head and head_w.shape != (self._emb.shape[1] + 1, len(self._topic_ids) + 1)):
+            return False
+        return not calibrate or rank_w is None or rank_w.shape == (len(self.columns) + 1,)
+
+    def _fit_key(self, tset: TopicSet, desc: list[str], **options) -> str:
+        """Digest of what the fitted models depend on: this module's code, the options, the
+        documents and their classes, the topic descriptions, the synonyms and the embeddings."""
+        h = hashlib.sha256(_module_digest().encode())
+        h.update(json.dumps([options, self._texts, self._owner.tolist(), self._example_doc.tolist(),
+                             desc, sorted(tset.synonyms.items())], sort_keys=True).encode())
+        if self._emb is not None:
+            h.update(self.encoder.key.encode())
+            h.update(np.ascontiguousarray(self._emb).tobytes())
+        return h.hexdigest()[:24]
 
     # ---- analysis
 
@@ -959,7 +1070,8 @@ class Matcher:
     # ---- features
 
     def _features(self, terms: list[str], sims: np.ndarray | None,
-                  mask: np.ndarray | None = None, centroid: np.ndarray | None = None) -> np.ndarray:
+                  mask: np.ndarray | None = None, centroid: np.ndarray | None = None,
+                  head: np.ndarray | None = None) -> np.ndarray:
         """One row of :data:`FEATURES` per topic, and a last row for "out of scope" (the
         out-of-scope examples as a class of their own), for a question's terms and its cosines
         to the embedded documents (``sims``; None without embeddings). ``mask`` holds the
@@ -1014,6 +1126,8 @@ class Matcher:
             rows[:, c + 2] = cmax - other
             rows[:, c + 3] = cmax[k]
             rows[:, c + 4] = centroid if centroid is not None else cmax
+            if head is not None:
+                rows[:, c + 5] = head
         return rows
 
     def _rank_score(self, rows: np.ndarray) -> np.ndarray:
@@ -1068,6 +1182,7 @@ class Matcher:
         # as new as real ones rather than near-copies of their neighbours.
         close = process.cdist(self._texts, self._texts, scorer=fuzz.ratio, processor=rf_utils.default_process,
                               score_cutoff=self._holdout, dtype=np.uint8, workers=1)
+        head_oof = self._head_out_of_fold(close) if self._head_w is not None else None
         per_item = []
         for i in items:
             mask = np.union1d(np.flatnonzero(close[i]), [i]).astype(int)
@@ -1080,8 +1195,9 @@ class Matcher:
                 sums = self._class_sums.copy()
                 np.subtract.at(sums, self._emb_class[held], self._emb[held])
                 centroid = self._centroid_cos(self._emb[self._emb_index[i]], sums)
-            per_item.append(self._features(self._docs[i], sims, mask=mask,
-                                           centroid=centroid if sims_all is not None else None))
+            per_item.append(self._features(
+                self._docs[i], sims, mask=mask, centroid=centroid if sims_all is not None else None,
+                head=head_oof[self._emb_index[i]] if head_oof is not None else None))
         xs = np.vstack([r[:, self.columns] for r in per_item])
         ys = np.concatenate([(np.arange(k + 1) == self._class[i]).astype(float) for i in items])
         if len(set(ys)) < 2:
@@ -1097,6 +1213,28 @@ class Matcher:
             return self._rank_w, None
         return self._rank_w, _fit_logistic(np.array(cx), np.array(cy))
 
+    def _head_out_of_fold(self, close: np.ndarray) -> np.ndarray:
+        """Each embedded document's class log-probabilities from a classifier fitted without
+        it and without the documents much like it: near-copies (``close``, linked in chains)
+        share a fold, and each of :data:`HEAD_FOLDS` folds is scored by a fit on the others
+        (started from the full fit, so it converges in a few steps)."""
+        from scipy.sparse import csr_matrix
+        from scipy.sparse.csgraph import connected_components
+
+        idx = self._emb_docs
+        _, group = connected_components(csr_matrix(close[np.ix_(idx, idx)]), directed=False)
+        # Groups dealt to folds in a fixed pseudo-random order, so a topic's examples (written
+        # in runs) spread over every fold.
+        order = np.random.default_rng(0).permutation(group.max() + 1)
+        fold = order[group] % HEAD_FOLDS
+        k1 = len(self._topic_ids) + 1
+        out = np.zeros((len(idx), k1))
+        for f in range(HEAD_FOLDS):
+            test = fold == f
+            w = _fit_head(self._emb64[~test], self._emb_class[~test], k1, self._head_l2, start=self._head_w)
+            out[test] = _head_logp(w, self._emb64[test])
+        return out
+
     # ---- public API
 
     @staticmethod
@@ -1107,11 +1245,16 @@ class Matcher:
     def similarities(self, question: str) -> tuple[np.ndarray, np.ndarray] | tuple[None, None]:
         """Cosine of the question to every embedded document and to each class's mean example
         (None, None without embeddings)."""
+        return self._similarities(question)[:2]
+
+    def _similarities(self, question: str):
+        """:meth:`similarities` and the classifier's log-probabilities (None without)."""
         if self._emb is None:
-            return None, None
+            return None, None, None
         vec = self.encoder.encode_one(self.embed_text(question)).astype(np.float64)
         with one_blas_thread():
-            return self._emb64 @ vec, self._centroid_cos(vec, self._class_sums)
+            head = _head_logp(self._head_w, vec) if self._head_w is not None else None
+            return self._emb64 @ vec, self._centroid_cos(vec, self._class_sums), head
 
     def score(self, question: str) -> _Scored:
         terms = self.terms(question)
@@ -1119,8 +1262,8 @@ class Matcher:
             return _Scored(None, 0.0, [])
         k = len(self._topic_ids)
         exact = self._exact.get(tuple(terms))
-        sims, centroid = self.similarities(question)
-        rows = self._features(terms, sims, centroid=centroid)
+        sims, centroid, head = self._similarities(question)
+        rows = self._features(terms, sims, centroid=centroid, head=head)
         z = self._rank_score(rows)
         order = np.argsort(-z[:k], kind="stable")[:MAX_SUGGESTIONS + 1]
         probs = self._prob(rows, self._cal_rows(rows, z, order), order)

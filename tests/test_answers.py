@@ -74,7 +74,7 @@ def test_abstention_without_suggestions_says_what_the_bot_can_do():
 
 
 def test_abstention_with_suggestions_lists_their_titles():
-    a = ask("consent")
+    a = ask("information sharing")  # the bot's whole field: no one topic answers it
     assert a.topic is None
     assert 1 <= len(a.suggestions) <= 3
     titles = dict(list_topics("hmg-2018"))
@@ -268,7 +268,31 @@ def test_matcher_works_offline_without_network(tmp_path):
     assert out.stdout.split() == ["dvds", "None"]
     suffixes = sorted(p.suffix for p in (tmp_path / "cache").iterdir())  # the cache, never the repo
     graphs = {answers.SplitEncoder: [".onnx", ".onnx"], answers.OrtMiniLMEncoder: [".onnx"]}
-    assert suffixes == sorted([".npy"] + graphs.get(type(answers.get_encoder()), []))
+    # the example embeddings, the fitted classifier, ranker and confidence weights, the graphs
+    assert suffixes == sorted([".npy", ".npz"] + graphs.get(type(answers.get_encoder()), []))
+
+
+@needs_model
+def test_fitted_weights_are_kept_and_a_broken_file_is_fitted_again(tmp_path, monkeypatch):
+    """The classifier, ranker and confidence weights are fitted once and loaded by the next
+    build under the same content; a damaged file is fitted again, and answers stay the same."""
+    monkeypatch.setattr(answers, "CACHE_DIR", tmp_path)
+    tset = answers.load_topic_set("wirral")
+    questions = ["what's Clare's Law?", "mum said no but I'm worried about the baby", "how do I share my screen?"]
+    first = answers.Matcher(tset)
+    fits = list(tmp_path.glob("fit-*.npz"))
+    assert len(fits) == 1
+    calls, fit = [], answers._fit_head
+    monkeypatch.setattr(answers, "_fit_head", lambda *a, **k: calls.append(a) or fit(*a, **k))
+    second = answers.Matcher(tset)
+    assert calls == []  # loaded, not fitted
+    assert [first.score(q).prob for q in questions] == [second.score(q).prob for q in questions]
+    fits[0].write_bytes(fits[0].read_bytes()[:100])  # truncated
+    monkeypatch.undo()
+    monkeypatch.setattr(answers, "CACHE_DIR", tmp_path)
+    third = answers.Matcher(tset)
+    assert [round(first.score(q).prob, 9) for q in questions] == [round(third.score(q).prob, 9) for q in questions]
+    assert answers._load_fit(fits[0].stem[4:]) is not None  # written again, whole
 
 
 @needs_model
