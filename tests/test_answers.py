@@ -74,13 +74,40 @@ def test_abstention_without_suggestions_says_what_the_bot_can_do():
 
 
 def test_abstention_with_suggestions_lists_their_titles():
-    a = ask("information sharing")  # the bot's whole field: no one topic answers it
+    a = ask("consent")
     assert a.topic is None
     assert 1 <= len(a.suggestions) <= 3
     titles = dict(list_topics("hmg-2018"))
     assert a.answer.startswith("I'm not sure I understood. Did you mean one of these?")
     for tid in a.suggestions:
         assert f"- {titles[tid]}" in a.answer
+
+
+@pytest.mark.parametrize("question,expected", [
+    ("consent", {"consent-valid", "consent-children"}),  # which consent question?
+    ("information sharing", {"when-and-how"}),  # the bot's whole field
+])
+def test_a_word_or_two_that_fits_several_topics_asks_which(question, expected):
+    a = ask(question)
+    assert a.topic is None
+    assert expected <= set(a.suggestions)
+
+
+@pytest.mark.parametrize("question,topic", [
+    ("Gillick", "consent-children"),
+    ("DSL", "seek-advice"),
+    ("data breach", "data-breach"),
+    ("retention", "retention"),
+])
+def test_a_word_or_two_that_names_one_topic_is_answered(question, topic):
+    assert ask(question).topic == topic
+
+
+def test_an_exact_match_counts_every_word():
+    """An example whose words are mostly stop words ("someone shared information they shouldn't
+    have") answers itself, not every question that shares its two content words."""
+    assert ask("someone shared information they shouldn't have").topic == "data-breach"
+    assert ask("sharing information").topic != "data-breach"
 
 
 @pytest.mark.parametrize("question,topic", [
@@ -179,6 +206,9 @@ def test_held_out_paraphrases_accuracy_and_abstention():
 
 
 def test_no_example_copies_a_dev_or_held_out_question():
+    # paraphrases-heldout4/5 are not listed: written blind after most of the content, 36 of their
+    # short direct questions happen to sit this close to an older example. Examples added after
+    # them were checked against them when merged.
     questions = [q for path in (*HELD_OUT, UNSEEN, HELD_OUT_2, HELD_OUT_3, DEV) if path.is_file() for _, _, q in read_rows(path)]
     texts = set()
     for pack in known_packs():
@@ -206,6 +236,10 @@ def numpy_encoder():
     return answers.MiniLMEncoder(answers.model_dir())
 
 
+FULL = 6
+"""The reference embeddings are the whole model's; the matcher reads the first answers.LAYERS."""
+
+
 def read_reference():
     with open(REFERENCE, encoding="utf-8") as f:
         rows = [line.rstrip("\n").split("\t") for line in f.readlines()[1:]]
@@ -218,7 +252,8 @@ def test_encoders_match_stored_reference_embeddings(which, numpy_encoder):
     if which == "onnxruntime" and (importlib.util.find_spec("onnxruntime") is None or importlib.util.find_spec("onnx") is None):
         pytest.skip("onnxruntime or onnx not installed")
     sentences, ref = read_reference()
-    enc = numpy_encoder if which == "numpy" else answers.OrtMiniLMEncoder(answers.model_dir())
+    path = answers.model_dir()
+    enc = answers.MiniLMEncoder(path, layers=FULL) if which == "numpy" else answers.OrtMiniLMEncoder(path, layers=FULL)
     batch = enc.encode(sentences)
     one = np.stack([enc.encode_one(s) for s in sentences])
     assert ref.shape == (4, 384)
@@ -226,6 +261,20 @@ def test_encoders_match_stored_reference_embeddings(which, numpy_encoder):
     assert (batch * ref).sum(1).min() > 0.999
     assert (one * ref).sum(1).min() > 0.999
     assert np.abs(batch - ref).max() < 1e-3
+
+
+@needs_model
+@needs_ort
+def test_both_encoders_read_the_same_first_layers(numpy_encoder):
+    """The numpy fallback and onnxruntime give the same embeddings at the matcher's layer count,
+    so the content cached by one answers questions embedded by the other; and the count matters."""
+    sentences, ref = read_reference()
+    ours = numpy_encoder.encode(sentences)
+    ort_enc = answers.OrtMiniLMEncoder(answers.model_dir())
+    assert numpy_encoder.layers == ort_enc.layers == answers.LAYERS < FULL
+    assert (ours * ort_enc.encode(sentences)).sum(1).min() > 0.9999
+    assert (ours * ref).sum(1).max() < 0.99  # not the whole model's
+    assert numpy_encoder.key != answers.MiniLMEncoder(answers.model_dir(), layers=FULL).key
 
 
 @needs_model
@@ -241,7 +290,7 @@ def test_numpy_encoder_matches_sentence_transformers_with_torch():
                  "a much longer question about whether a school nurse may pass a concern to the GP "
                  "when the parents have said no and the child is fifteen"]
     ref = SentenceTransformer(str(answers.model_dir()), device="cpu").encode(sentences, normalize_embeddings=True)
-    ours = answers.MiniLMEncoder(answers.model_dir()).encode(sentences)
+    ours = answers.MiniLMEncoder(answers.model_dir(), layers=FULL).encode(sentences)
     assert (ours * ref).sum(1).min() > 0.999
 
 
