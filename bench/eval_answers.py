@@ -42,9 +42,15 @@ HELDOUT4_TSV = ROOT / "tests" / "data" / "paraphrases-heldout4.tsv"
 classifier over embeddings, four layers, 615 more examples); measured once before it, once after."""
 HELDOUT5_TSV = ROOT / "tests" / "data" / "paraphrases-heldout5.tsv"
 """Written blind by a second writer at the same time; measured once, after the fourth round."""
-DEVELOPMENT = (DEV_TSV, HELD_OUT_TSV, FRESH_TSV, UNSEEN_TSV, HELDOUT2_TSV, HELDOUT3_TSV)
+HELDOUT6_TSV = ROOT / "tests" / "data" / "paraphrases-heldout6.tsv"
+"""Written blind (roles less often heard from) before the fifth round (examples for the kinds of
+question heldout4 and heldout5 showed missed); measured once, after it."""
+HELDOUT7_TSV = ROOT / "tests" / "data" / "paraphrases-heldout7.tsv"
+"""Written blind by a second writer at the same time; measured once, after the fifth round."""
+DEVELOPMENT = (DEV_TSV, HELD_OUT_TSV, FRESH_TSV, UNSEEN_TSV, HELDOUT2_TSV, HELDOUT3_TSV, HELDOUT4_TSV,
+               HELDOUT5_TSV)
 """The sets looked at while tuning: what bench/compare_matchers.py chooses by."""
-BLIND = (HELDOUT4_TSV, HELDOUT5_TSV)
+BLIND = (HELDOUT6_TSV, HELDOUT7_TSV)
 TARGETS = {"top1": 0.95, "abstain": 0.90, "p99_ms": 10.0, "build_ms": 2000.0}
 
 

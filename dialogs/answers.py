@@ -376,8 +376,8 @@ class MiniLMEncoder(_MiniLM):
     def encode_one(self, text: str) -> np.ndarray:
         """One text's embedding, with BLAS on one thread: a question's matrices are small, and
         OpenBLAS threads that spin for a busy second core turned 10 ms into 700 ms."""
-        with one_blas_thread():
-            return self._forward([self._tok.encode(text).ids])[0]
+        blas_on_one_thread()
+        return self._forward([self._tok.encode(text).ids])[0]
 
 
 def minilm_onnx(path: Path, layers: int | None = None):
@@ -569,23 +569,27 @@ def _quantize_int8(model):
         root.removeHandler(silent)
 
 
-_BLAS: list = []  # [threadpoolctl.ThreadpoolController | None] once looked for
+_BLAS: list = []  # [True] once BLAS is on one thread
+_BLAS_LOCK = threading.Lock()
 
 
-def one_blas_thread():
-    """A context in which BLAS runs on one thread. A question's products are small (its cosine
-    to some 1,200 documents: 0.1 ms on one thread), and OpenBLAS's second thread, waiting for a
-    busy core, made that product take 8 ms on a shared 2-core machine."""
-    if not _BLAS:
-        try:
-            from threadpoolctl import ThreadpoolController
-            _BLAS.append(ThreadpoolController())
-        except ImportError:  # pragma: no cover - threadpoolctl is a dependency
-            _BLAS.append(None)
-    if _BLAS[0] is None:  # pragma: no cover
-        import contextlib
-        return contextlib.nullcontext()
-    return _BLAS[0].limit(limits=1, user_api="blas")
+def blas_on_one_thread() -> None:
+    """Put BLAS (numpy's products) on one thread for the rest of the process; later calls do
+    nothing. Every product here is small: a question's cosines to some 2,000 documents take 0.06
+    ms on one thread, and OpenBLAS's second thread, waiting for a busy core, made one take 8 ms on
+    a shared 2-core machine; fitting the classifier is 2.4x faster on one. It is set for good, not
+    around each product: switching back left OpenBLAS's threads spinning, and the next question's
+    forward pass lost 0.6 ms to them."""
+    if _BLAS:
+        return
+    with _BLAS_LOCK:
+        if not _BLAS:
+            try:
+                from threadpoolctl import threadpool_limits
+                threadpool_limits(limits=1, user_api="blas")
+            except ImportError:  # pragma: no cover - threadpoolctl is a dependency
+                pass
+            _BLAS.append(True)
 
 
 _ENCODER: list = []  # [OrtMiniLMEncoder | MiniLMEncoder | None] once looked for
@@ -826,8 +830,8 @@ def _fit_head(x: np.ndarray, y: np.ndarray, classes: int, l2: float = HEAD_L2,
         return f, (xb.T @ ((p - onehot) / n) + pen * w).ravel()
 
     w0 = np.zeros((d + 1) * classes) if start is None else start.ravel()
-    with one_blas_thread():  # products of a few thousand rows: a second thread only waits (2.4x slower)
-        res = minimize(loss, w0, jac=True, method="L-BFGS-B", options={"maxiter": 300})
+    blas_on_one_thread()  # products of a few thousand rows: a second thread only waits (2.4x slower)
+    res = minimize(loss, w0, jac=True, method="L-BFGS-B", options={"maxiter": 300})
     return res.x.reshape(d + 1, classes)
 
 
@@ -951,6 +955,8 @@ class Matcher:
         topic_words = {w for ws, o in zip(words, owners) if o >= 0 for w in ws}
         self._surface = sorted(topic_words)
         self._surface_set = frozenset(topic_words)
+        self._near_length: dict[tuple[int, int], list[str]] = {}  # (length, edits) -> candidates
+        self._corrections: dict[str, str] = {}
 
         n = len(docs)
         df: dict[str, int] = {}
@@ -1095,10 +1101,24 @@ class Matcher:
         return _WORD.sub(fix, text)
 
     def _correct(self, word: str) -> str:
-        """The closest word the topics use, if it is a likely typo of ``word``; else ``word``."""
+        """The closest word the topics use, if it is a likely typo of ``word``; else ``word``.
+        Remembered per word (the terms and the sentence model's text both ask)."""
+        fixed = self._corrections.get(word)
+        if fixed is None:
+            fixed = self._closest(word)
+            if len(self._corrections) < 50_000:
+                self._corrections[word] = fixed
+        return fixed
+
+    def _closest(self, word: str) -> str:
         limit = 1 if len(word) <= 7 else 2
-        hit = process.extractOne(word, self._surface, scorer=DamerauLevenshtein.distance,
-                                 score_cutoff=limit)
+        # Only words within ``limit`` letters of its length can be within ``limit`` edits: the
+        # same best match as over every word (same order, so the same tie-break), found faster.
+        key = (len(word), limit)
+        near = self._near_length.get(key)
+        if near is None:
+            near = self._near_length[key] = [w for w in self._surface if abs(len(w) - len(word)) <= limit]
+        hit = process.extractOne(word, near, scorer=DamerauLevenshtein.distance, score_cutoff=limit)
         if hit is None or hit[0][0] != word[0]:
             return word
         if len(word) == 4 and sorted(hit[0]) != sorted(word):  # short words: swapped letters only
@@ -1290,11 +1310,11 @@ class Matcher:
         if self._emb is None:
             return None, None, None
         vec = self.encoder.encode_one(self.embed_text(question))
-        with one_blas_thread():  # float32 products, as calibration's
-            sims = (self._emb @ vec).astype(np.float64)
-            vec = vec.astype(np.float64)
-            head = _head_logp(self._head_w, vec) if self._head_w is not None else None
-            return sims, self._centroid_cos(vec, self._class_sums), head
+        blas_on_one_thread()
+        sims = (self._emb @ vec).astype(np.float64)  # float32 products, as calibration's
+        vec = vec.astype(np.float64)
+        head = _head_logp(self._head_w, vec) if self._head_w is not None else None
+        return sims, self._centroid_cos(vec, self._class_sums), head
 
     def score(self, question: str) -> _Scored:
         terms = self.terms(question)
