@@ -14,8 +14,9 @@ How a question is matched (measured against alternatives in ``bench/compare_matc
    forward pass runs on onnxruntime (:class:`OrtMiniLMEncoder`, a graph built from the weights on
    first use) or, without it, in numpy (:class:`MiniLMEncoder`), so torch is never imported and
    nothing is downloaded. The graph and the example embeddings are kept on disk under
-   :data:`CACHE_DIR`. A classifier fitted on the content's embeddings (multinomial logistic
-   regression, :func:`_fit_head`) gives each topic and "out of scope" a log-probability too.
+   :data:`CACHE_DIR`. A classifier fitted on the content (multinomial logistic regression,
+   :func:`_fit_head`, over the embedding and the TF-IDF of words and word pairs) gives each topic
+   and "out of scope" a log-probability too.
 5. Rank the topics and "out of scope" (the out-of-scope examples, plus the examples of topics
    only other packs answer, as a class of their own) with a logistic model over scale-free
    features: BM25 (best document and topic description relative to the question's own weight,
