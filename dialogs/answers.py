@@ -887,14 +887,26 @@ def _module_digest() -> str:
     return hashlib.sha256(Path(__file__).read_bytes()).hexdigest()
 
 
+FIT_KEEP_DAYS = 30
+"""Fitted weights not used for this many days are deleted from the cache when new ones are
+saved: each content or code version leaves a file (about 1 MB a pack)."""
+
+
 def _load_fit(key: str) -> tuple | None:
     """The classifier, ranker and confidence weights fitted under ``key`` (None for a model
-    that was not fitted), or None when they aren't on disk or can't be read."""
+    that was not fitted), or None when they aren't on disk or can't be read. A file read is
+    marked as used (its time set to now), so pruning keeps it."""
+    path = CACHE_DIR / f"fit-{key}.npz"
     try:
-        with np.load(CACHE_DIR / f"fit-{key}.npz", allow_pickle=False) as f:
-            return tuple(f[n] if f[n].size else None for n in ("head", "rank", "cal"))
+        with np.load(path, allow_pickle=False) as f:
+            fitted = tuple(f[n] if f[n].size else None for n in ("head", "rank", "cal"))
     except Exception:  # noqa: BLE001 - missing, truncated or not a zip at all: fit again
         return None
+    try:
+        os.utime(path)
+    except OSError:
+        pass
+    return fitted
 
 
 def _save_fit(key: str, *weights: np.ndarray | None) -> None:
@@ -907,7 +919,15 @@ def _save_fit(key: str, *weights: np.ndarray | None) -> None:
             np.savez(f, **arrays)
         os.replace(tmp, CACHE_DIR / f"fit-{key}.npz")
     except OSError:
-        pass
+        return
+    import time
+    cutoff = time.time() - FIT_KEEP_DAYS * 86400
+    for old in CACHE_DIR.glob("fit-*.npz"):
+        try:
+            if old.stat().st_mtime < cutoff:
+                old.unlink()
+        except OSError:
+            pass
 
 
 @dataclass

@@ -344,6 +344,23 @@ def test_matcher_works_offline_without_network(tmp_path):
 
 
 @needs_model
+def test_fitted_weights_unused_for_a_month_are_pruned_when_new_ones_are_saved(tmp_path, monkeypatch):
+    monkeypatch.setattr(answers, "CACHE_DIR", tmp_path)
+    old, recent = tmp_path / "fit-old.npz", tmp_path / "fit-recent.npz"
+    for path in (old, recent):
+        path.write_bytes(b"x")
+    month = 86400 * (answers.FIT_KEEP_DAYS + 1)
+    os.utime(old, (old.stat().st_atime - month, old.stat().st_mtime - month))
+    answers.Matcher(answers.load_topic_set("wirral"))
+    names = {p.name for p in tmp_path.glob("fit-*.npz")}
+    assert "fit-old.npz" not in names and "fit-recent.npz" in names and len(names) == 2
+    saved = next(tmp_path.glob("fit-[0-9a-f]*.npz"))
+    os.utime(saved, (0, 0))  # a year ago; loading it marks it used
+    answers.Matcher(answers.load_topic_set("wirral"))
+    assert saved.stat().st_mtime > month
+
+
+@needs_model
 def test_fitted_weights_are_kept_and_a_broken_file_is_fitted_again(tmp_path, monkeypatch):
     """The classifier, ranker and confidence weights are fitted once and loaded by the next
     build under the same content; a damaged file is fitted again, and answers stay the same."""
