@@ -38,10 +38,11 @@ SIMILAR = 75
 # change that makes it worse fails.
 HELD_OUT_TOP1_FLOOR = 0.94
 HELD_OUT_ABSTAIN_FLOOR = 0.94
-LATER = [DATA / f"paraphrases-heldout{n}.tsv" for n in (4, 5, 6, 7)]
-"""Written blind in pairs, each measured once before it was looked at (heldout4 also before the
-fourth round): after the classifier with word features, heldout6 96.1% top-1 and 95.6%
-abstention, heldout7 97.2% and 88.9%; the four together 96.1% (692/720) and 94.4% (170/180)."""
+LATER = [DATA / f"paraphrases-heldout{n}.tsv" for n in (4, 5, 6, 7, 8)]
+"""Written blind, each measured once before it was looked at: heldout6 96.1% top-1 and 95.6%
+abstention, heldout7 97.2% and 88.9% (after the classifier with word features), heldout8 98.9% and
+88.9% (after the traps about children, consent and data). The five together now: 96.9% (872/900)
+and 94.7% (213/225)."""
 LATER_TOP1_FLOOR = 0.94
 LATER_ABSTAIN_FLOOR = 0.92
 
@@ -204,7 +205,7 @@ def read_rows(path):
 
 @pytest.mark.parametrize("paths,at_least,floors", [
     ((*HELD_OUT, UNSEEN), (250, 90), (HELD_OUT_TOP1_FLOOR, HELD_OUT_ABSTAIN_FLOOR)),
-    (LATER, (700, 180), (LATER_TOP1_FLOOR, LATER_ABSTAIN_FLOOR)),
+    (LATER, (900, 225), (LATER_TOP1_FLOOR, LATER_ABSTAIN_FLOOR)),
 ], ids=["earlier", "later"])
 def test_held_out_paraphrases_accuracy_and_abstention(paths, at_least, floors):
     rows = [row for path in paths for row in read_rows(path)]
@@ -228,7 +229,7 @@ def test_held_out_paraphrases_accuracy_and_abstention(paths, at_least, floors):
 
 
 def test_no_example_copies_a_dev_or_held_out_question():
-    # paraphrases-heldout4 to 7 are not listed: written blind after most of the content, some of
+    # paraphrases-heldout4 to 8 are not listed: written blind after most of the content, some of
     # their short direct questions happen to sit this close to an older example (36 in heldout4
     # and 5). Examples added after each was committed were checked against it when merged.
     questions = [q for path in (*HELD_OUT, UNSEEN, HELD_OUT_2, HELD_OUT_3, DEV) if path.is_file() for _, _, q in read_rows(path)]
