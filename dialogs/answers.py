@@ -54,7 +54,7 @@ import tempfile
 import threading
 import unicodedata
 from dataclasses import dataclass, field
-from functools import lru_cache
+from functools import cached_property, lru_cache
 from pathlib import Path
 from typing import Callable
 
@@ -162,15 +162,14 @@ class Analyzer:
             text = self._synonym_re.sub(lambda m: self._synonyms[m.group(1)], text)
         return text
 
+    def all_words(self, text: str) -> list[str]:
+        """Every word of ``text``: normalised, UK spelling, no possessives or apostrophes."""
+        return [uk_spelling(w[:-2] if w.endswith("'s") else w.replace("'", ""))
+                for w in _WORD.findall(self.normalise(text))]
+
     def words(self, text: str) -> list[str]:
-        """Content words of ``text``: normalised, UK spelling, no possessives or stop words."""
-        out = []
-        for w in _WORD.findall(self.normalise(text)):
-            w = w[:-2] if w.endswith("'s") else w.replace("'", "")
-            w = uk_spelling(w)
-            if w not in STOPWORDS and (len(w) > 1 or w.isdigit()):
-                out.append(w)
-        return out
+        """Content words of ``text``: :meth:`all_words` without stop words and single letters."""
+        return [w for w in self.all_words(text) if w not in STOPWORDS and (len(w) > 1 or w.isdigit())]
 
     @staticmethod
     def stem(word: str) -> str:
@@ -222,7 +221,8 @@ LAYERS = 3
 layer 3). With the classifier fitted on the content's own examples, three, four, five and six
 layers answer the 855 development questions alike (648, 648, 652 and 648 of 667 right; 185, 184,
 183 and 183 of 188 abstentions), and three take two thirds of six's time a question, which keeps
-long questions under 10 ms (``python bench/compare_matchers.py --layers``). Content and questions use the same count."""
+long questions under 10 ms (``python bench/compare_matchers.py --layers``). Content and questions
+use the same count."""
 
 
 def model_dir() -> Path | None:
@@ -520,14 +520,7 @@ class OrtMiniLMEncoder(_MiniLM):
         if self.int8:
             model = _quantize_int8(model)
         data = model.SerializeToString()
-        try:
-            cached.parent.mkdir(parents=True, exist_ok=True)
-            fd, tmp = tempfile.mkstemp(dir=cached.parent, suffix=".tmp")
-            with os.fdopen(fd, "wb") as f:
-                f.write(data)
-            os.replace(tmp, cached)
-        except OSError:
-            pass
+        _write_cache(cached, lambda f: f.write(data))
         return data
 
     def encode(self, texts: list[str], batch_size: int = 32) -> np.ndarray:
@@ -663,6 +656,20 @@ CACHE_DIR = Path.home() / ".cache" / "infoshare"
 that can't be written is skipped: the embeddings are then computed once per process."""
 
 
+def _write_cache(path: Path, write: Callable) -> bool:
+    """Write a cache file whole or not at all: ``write(f)`` fills a temporary file beside
+    ``path``, which then replaces it. False (and nothing written) when the cache can't be written."""
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(dir=path.parent, suffix=".tmp")
+        with os.fdopen(fd, "wb") as f:
+            write(f)
+        os.replace(tmp, path)
+        return True
+    except OSError:
+        return False
+
+
 _TEXT_VECTORS: dict[tuple[str, str], np.ndarray] = {}
 """Embeddings computed or read in this process, by encoder key and text (encoders differ a little)."""
 _TEXT_LOCK = threading.Lock()
@@ -691,14 +698,7 @@ def embed_texts(encoder: _MiniLM, texts: list[str]) -> np.ndarray:
                 missing = [t for t in unique if (key, t) not in _TEXT_VECTORS]
                 _TEXT_VECTORS.update(((key, t), v) for t, v in zip(missing, encoder.encode(missing)))
                 vecs = np.stack([_TEXT_VECTORS[key, t] for t in unique])
-                try:
-                    path.parent.mkdir(parents=True, exist_ok=True)
-                    fd, tmp = tempfile.mkstemp(dir=path.parent, suffix=".tmp")
-                    with os.fdopen(fd, "wb") as f:
-                        np.save(f, vecs, allow_pickle=False)
-                    os.replace(tmp, path)
-                except OSError:
-                    pass
+                _write_cache(path, lambda f: np.save(f, vecs, allow_pickle=False))
             _TEXT_VECTORS.update(((key, t), v) for t, v in zip(unique, vecs))  # the file is in sorted order
         return np.stack([_TEXT_VECTORS[key, t] for t in texts])
 
@@ -912,13 +912,7 @@ def _load_fit(key: str) -> tuple | None:
 def _save_fit(key: str, *weights: np.ndarray | None) -> None:
     """Keep fitted weights under ``key``; a cache that can't be written is skipped."""
     arrays = {n: (np.zeros(0) if w is None else w) for n, w in zip(("head", "rank", "cal"), weights)}
-    try:
-        CACHE_DIR.mkdir(parents=True, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(dir=CACHE_DIR, suffix=".tmp")
-        with os.fdopen(fd, "wb") as f:
-            np.savez(f, **arrays)
-        os.replace(tmp, CACHE_DIR / f"fit-{key}.npz")
-    except OSError:
+    if not _write_cache(CACHE_DIR / f"fit-{key}.npz", lambda f: np.savez(f, **arrays)):
         return
     import time
     cutoff = time.time() - FIT_KEEP_DAYS * 86400
@@ -1048,7 +1042,6 @@ class Matcher:
         if self.encoder is not None:
             self._emb = embed_texts(self.encoder, [self.embed_text(texts[i]) for i in self._emb_docs])
             self._class_sums = np.stack([self._emb[idx].sum(0) for idx in self._emb_by_class]).astype(np.float64)
-            self._emb64 = self._emb.astype(np.float64)  # for fitting the classifier
             # Each class's embedded documents as one padded row of indices (-1 pads), so a
             # question's best cosines per class come from one gather instead of a loop.
             width = max(len(idx) for idx in self._emb_by_class)
@@ -1102,29 +1095,37 @@ class Matcher:
             self._word_idf[j] = math.log(n / df[t]) + 1.0
         rows, cols, vals = [], [], []
         for i, g in enumerate(grams):
-            js = [self._vocab[t] for t in g if t in self._vocab]
-            if js:
-                v = self._word_idf[js]
-                rows += [i] * len(js)
-                cols += js
-                vals += list(v / np.linalg.norm(v))
+            js, v = self._word_row(g)
+            rows += [i] * len(js)
+            cols += js
+            vals += list(v)
         return sparse.csr_matrix((vals, (rows, cols)), shape=(n, len(self._vocab)))
+
+    def _word_row(self, grams) -> tuple[list[int], np.ndarray]:
+        """Columns and unit-length TF-IDF values of a set of words and word pairs."""
+        js = sorted({self._vocab[t] for t in grams if t in self._vocab})
+        v = self._word_idf[js]
+        return js, (v / np.linalg.norm(v) if js else v)
 
     def _question_words(self, terms: list[str]) -> np.ndarray | None:
         """A question's words as the classifier reads them (None without word features)."""
         if not self._vocab:
             return None
         x = np.zeros(len(self._vocab))
-        js = sorted({self._vocab[t] for t in self._pairs(terms) if t in self._vocab})
-        if js:
-            v = self._word_idf[js]
-            x[js] = v / np.linalg.norm(v)
+        js, v = self._word_row(self._pairs(terms))
+        x[js] = v
         return x
+
+    @cached_property
+    def _emb64(self) -> np.ndarray:
+        """The embeddings in float64, for fitting the classifier (not kept when it is loaded)."""
+        return self._emb.astype(np.float64)
 
     def _fits(self, fitted: tuple, head: bool, calibrate: bool) -> bool:
         """Whether weights read from the cache have the shapes this matcher needs."""
         head_w, rank_w, cal_w = fitted
-        if head != (head_w is not None) or (head and head_w.shape != (self._emb.shape[1] + len(self._vocab) + 1, len(self._topic_ids) + 1)):
+        head_shape = (self._emb.shape[1] + len(self._vocab) + 1, len(self._topic_ids) + 1) if head else None
+        if (head_w is None) == head or (head and head_w.shape != head_shape):
             return False
         if not calibrate:
             return rank_w is None and cal_w is None
@@ -1151,8 +1152,7 @@ class Matcher:
 
     def _exact_key(self, text: str) -> tuple[str, ...]:
         """All the text's words, synonyms applied, in UK spelling, stemmed: what an exact match compares."""
-        words = (w[:-2] if w.endswith("'s") else w.replace("'", "") for w in _WORD.findall(self.analyzer.normalise(text)))
-        return tuple(self.analyzer.stem(uk_spelling(w)) for w in words)
+        return tuple(self.analyzer.stem(w) for w in self.analyzer.all_words(text))
 
     def _words(self, question: str) -> list[str]:
         out = []
@@ -1358,20 +1358,19 @@ class Matcher:
         it and without the documents much like it: near-copies (``close``, linked in chains)
         share a fold, and each of :data:`HEAD_FOLDS` folds is scored by a fit on the others
         (started from the full fit, so it converges in a few steps)."""
-        from scipy.sparse import csr_matrix
         from scipy.sparse.csgraph import connected_components
 
         idx = self._emb_docs
-        _, group = connected_components(csr_matrix(close[np.ix_(idx, idx)]), directed=False)
+        _, group = connected_components(sparse.csr_matrix(close[np.ix_(idx, idx)]), directed=False)
         # Groups dealt to folds in a fixed pseudo-random order, so a topic's examples (written
         # in runs) spread over every fold.
         order = np.random.default_rng(0).permutation(group.max() + 1)
         fold = order[group] % HEAD_FOLDS
         k1 = len(self._topic_ids) + 1
         out = np.zeros((len(idx), k1))
+        words = self._head_words
         for f in range(HEAD_FOLDS):
             test = fold == f
-            words = self._head_words
             w = _fit_head(self._emb64[~test], self._emb_class[~test], k1, self._head_l2, start=self._head_w,
                           words=None if words is None else words[~test])
             out[test] = _head_logp(w, self._emb64[test], None if words is None else words[test])
@@ -1384,13 +1383,9 @@ class Matcher:
         norms = np.linalg.norm(sums, axis=1)
         return np.where(norms > 1e-9, (sums @ vec) / np.maximum(norms, 1e-9), -1.0)
 
-    def similarities(self, question: str) -> tuple[np.ndarray, np.ndarray] | tuple[None, None]:
-        """Cosine of the question to every embedded document and to each class's mean example
-        (None, None without embeddings)."""
-        return self._similarities(question)[:2]
-
     def _similarities(self, question: str, terms: list[str] | None = None):
-        """:meth:`similarities` and the classifier's log-probabilities (None without)."""
+        """Cosine of the question to every embedded document and to each class's mean example,
+        and the classifier's log-probabilities (None, None, None without embeddings)."""
         if self._emb is None:
             return None, None, None
         vec = self.encoder.encode_one(self.embed_text(question))
