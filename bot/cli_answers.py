@@ -9,6 +9,7 @@ import click
 
 from bot.cli import UsageProblem, check_pack
 from content.loader import DEFAULT_PACK
+from dialogs.events import cite_text
 
 
 def _print_answer(ans, as_json: bool) -> None:
@@ -19,7 +20,7 @@ def _print_answer(ans, as_json: bool) -> None:
         click.echo(f"{ans.title}\n")
     click.echo(ans.answer)
     if ans.sources:
-        click.echo("\nSource: " + "; ".join(f"{s['seed']} \u00a7 {s['section']}" for s in ans.sources))
+        click.echo("\nSource: " + cite_text(ans.sources))
     if ans.suggestions:
         click.echo("Did you mean: " + ", ".join(ans.suggestions))
     click.echo()

@@ -14,7 +14,7 @@ import textwrap
 from typing import IO
 
 from dialogs.conversation import Engine
-from dialogs.events import Choice, Event, Reply, choice_event
+from dialogs.events import Choice, Event, Reply, choice_event, cite_text
 
 log = logging.getLogger("infoshare.console")
 WIDTH = 78
@@ -48,7 +48,7 @@ def render(reply: Reply, numbered: bool) -> str:
     if reply.errors:
         out.extend(f"  ! {field}: {msg}" for field, msg in reply.errors.items())
     if reply.citations and reply.kind in ("why", "outcome", "answer", "info", "record_form"):
-        out.append(_wrap("Source: " + "; ".join(f"{c['seed']} \u00a7 {c['section']}" for c in reply.citations)))
+        out.append(_wrap("Source: " + cite_text(reply.citations)))
     if reply.choices:
         if numbered:
             out.append("   ".join(f"{i}) {c.label}" for i, c in enumerate(reply.choices, 1)))

@@ -25,7 +25,7 @@ import json
 import re
 from typing import Any
 
-from dialogs.events import Choice, Event, Reply, choice_event
+from dialogs.events import Choice, Event, Reply, choice_event, cite_text
 
 ACTION_PREFIX = "infoshare:"
 """Every interactive element's ``action_id`` starts with this (one Bolt listener takes them all)."""
@@ -122,7 +122,7 @@ def chunks(text: str, limit: int = MAX_SECTION) -> list[str]:
 
 
 def cite_line(citations: list[dict[str, str]]) -> str:
-    return "Source: " + "; ".join(f"{esc(c['seed'])} \u00a7 {esc(c['section'])}" for c in citations)
+    return "Source: " + esc(cite_text(citations))
 
 
 def fallback_text(replies: list[Reply]) -> str:

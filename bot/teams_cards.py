@@ -26,7 +26,7 @@ import re
 from dataclasses import dataclass
 from typing import Any
 
-from dialogs.events import EVENT_KINDS, Event, Reply, choice_event
+from dialogs.events import EVENT_KINDS, Event, Reply, choice_event, cite_text
 
 CARD_CONTENT_TYPE = "application/vnd.microsoft.card.adaptive"
 CARD_SCHEMA = "http://adaptivecards.io/schemas/adaptive-card.json"
@@ -121,8 +121,7 @@ def _card(body: list[dict[str, Any]], actions: list[dict[str, Any]]) -> dict[str
 def _sources(reply: Reply) -> list[dict[str, Any]]:
     if not reply.citations:
         return []
-    cites = "; ".join(f'{c["seed"]}, "{c["section"]}"' for c in reply.citations)
-    return [_text(f"Source: {cites}", isSubtle=True, size="Small", spacing="Medium")]
+    return [_text(f"Source: {cite_text(reply.citations)}", isSubtle=True, size="Small", spacing="Medium")]
 
 
 def _header(reply: Reply) -> list[dict[str, Any]]:

@@ -13,6 +13,8 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
+from content.sources import cite_line, named
+
 EVENT_KINDS = (
     "start",        # begin a walk; value: pack id or None for the default
     "answer",       # value: yes | no | unsure
@@ -32,6 +34,7 @@ EVENT_KINDS = (
     "topic",        # value: topic id
     "mine",         # my recent decisions
     "digest",       # leads only: this week's digest
+    "checklist",    # the pack's questions to ask yourself before sharing
 )
 
 
@@ -76,13 +79,17 @@ class Reply:
     errors: dict[str, str] | None = None
     ref: str | None = None
 
+    def __post_init__(self) -> None:
+        # Citations are shown by the document's name and the whole heading, never a file name.
+        self.citations = named(self.citations)
+
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
 
 
 def cite_text(citations: list[dict[str, str]]) -> str:
-    """``Source: file, "section"; ...`` for plain-text rendering."""
-    return "; ".join(f'{c["seed"]}, "{c["section"]}"' for c in citations)
+    """``Document name: Section; ...`` for plain-text rendering (every channel uses this)."""
+    return cite_line(citations)
 
 
 def choice_event(reply: Reply, choice: Choice) -> Event:
