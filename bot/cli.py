@@ -11,6 +11,7 @@ import click
 
 from bot.config import ConfigError, load_config
 from content.loader import DEFAULT_PACK, PackError, UnknownPack, load_pack, pack_ids
+from content.sources import document_name
 from dialogs.events import Event
 from storage.db import default_db_path, open_db
 
@@ -196,8 +197,12 @@ def content_packs():
         except PackError as exc:
             raise click.ClickException(str(exc)) from None
         d = p.data
-        click.echo(f"{pid:16} v{p.version:7} {d.get('issuer', '')} ({d.get('source_file', '')}, "
-                   f"{d.get('source_date', '')}; reviewed {d.get('reviewed', '')})")
+        click.echo(f"{pid:16} v{p.version:7} {d.get('issuer', '')} ({d.get('source_date', '')}; "
+                   f"reviewed {d.get('reviewed', '')})")
+        sources = [d.get("source_file")] + list(d.get("also_quoted_in") or [])
+        click.echo(f"{'':16} source: {'; '.join(document_name(str(f)) for f in sources if f)}")
+        if p.superseded:
+            click.echo(f"{'':16} SUPERSEDED: {p.superseded}")
 
 
 # Commands from other modules (each owns its own group).

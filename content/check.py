@@ -17,10 +17,14 @@ from pathlib import Path
 from typing import Any, Iterator
 
 from content.loader import ANSWERS, OUTCOMES, PACKS_DIR, PackError, UnknownPack, load_pack_from, pack_ids
+from content.sources import documents, whole_heading
 
 REQUIRED_META = ("id", "title", "issuer", "source_file", "source_date", "reviewed", "version")
 FIELD_KINDS = ("multi", "single", "text")
 START_NODE = "immediate_risk"
+URGENT = "urgent_action"
+EMERGENCY_NUMBER = "999"
+"""The one number the guidance itself gives: every urgent outcome shows it."""
 COPY_RUN = 12
 """A run of this many words found verbatim in a seed counts as copied guidance text."""
 
@@ -41,6 +45,30 @@ def _seed_lines(path: str) -> tuple[str, ...]:
 def _seed_runs(path: str) -> frozenset[tuple[str, ...]]:
     words = re.findall(r"[a-z0-9']+", normalise(Path(path).read_text(encoding="utf-8")))
     return frozenset(tuple(words[i:i + COPY_RUN]) for i in range(len(words) - COPY_RUN + 1))
+
+
+_CONNECTIVES = frozenset("a an and as at be by for from in of on or such the to with".split())
+
+
+@lru_cache(maxsize=32)
+def _seed_text(path: str) -> str:
+    return normalise(Path(path).read_text(encoding="utf-8"))
+
+
+def heading_is_cut(seed_path: Path, section: str) -> bool:
+    """True when no line of the seed holds ``section`` as a whole heading: every line that starts
+    with it goes on past it, or it ends on a joining word, or the next line carries on in lower case."""
+    ends_whole = normalise(section)[-1:] in ".:?"
+    wanted = normalise(section).rstrip(" .:?")
+    raw = [line.strip() for line in Path(seed_path).read_text(encoding="utf-8").splitlines() if line.strip()]
+    for i, line in enumerate(raw):
+        norm = normalise(line)
+        if not norm.startswith(wanted) or norm[len(wanted):].strip(" .:?*"):
+            continue
+        following = raw[i + 1] if i + 1 < len(raw) else ""
+        if (ends_whole or wanted.split()[-1] not in _CONNECTIVES) and not following[:1].islower():
+            return False
+    return True
 
 
 def heading_in_seed(seed_path: Path, section: str) -> bool:
@@ -77,6 +105,21 @@ def check_citations(where: str, cite: Any, seeds_dir: Path | None) -> Iterator[s
                 yield f"{where}: cited seed file not found: {c['seed']}"
             elif not heading_in_seed(seed, str(c["section"])):
                 yield f"{where}: section heading not found in {c['seed']}: {c['section']!r}"
+            else:
+                yield from _check_shown_heading(where, seed, str(c["section"]))
+        if str(c["seed"]) not in documents():
+            yield f"{where}: no document name for {c['seed']} in content/sources.yaml"
+
+
+def _check_shown_heading(where: str, seed: Path, section: str) -> Iterator[str]:
+    """The heading users see must be whole, and really in the seed."""
+    shown = whole_heading(seed.name, section)
+    if normalise(shown).rstrip(" :") == normalise(section).rstrip(" :"):
+        if heading_is_cut(seed, section):
+            yield (f"{where}: heading {section!r} is cut short in {seed.name}: give it whole under "
+                   f"'headings' in content/sources.yaml")
+    elif normalise(shown) not in _seed_text(str(seed)):
+        yield f"{where}: the whole heading in content/sources.yaml is not in {seed.name}: {shown!r}"
 
 
 def check_text(where: str, item: Any, key: str, seeds: list[Path]) -> Iterator[str]:
@@ -115,7 +158,7 @@ class _PackCheck:
 
     def all(self) -> list[str]:
         return [*self.meta(), *self.lawful_bases(), *self.outcomes(), *self.flow(), *self.reachable(),
-                *self.checklist(), *self.record(), *self.contacts(),
+                *self.checklist(), *self.record(), *self.contacts(), *self.urgent(),
                 *self.cited("disclaimer", self.data.get("disclaimer"), "text")]
 
     def meta(self) -> Iterator[str]:
@@ -183,6 +226,10 @@ class _PackCheck:
         for b in edge.get("bases", []) or []:
             if b not in self.bases:
                 yield f"{w}: unknown lawful basis {b!r}"
+        if "lead" in edge:
+            yield from _cited_item(f"{w}: lead", edge["lead"], ("text",), self.seeds_dir, self.seeds)
+        if edge.get("contacts") and edge["contacts"] not in (self.data.get("contacts") or {}):
+            yield f"{w}: names unknown contacts list {edge['contacts']!r}"
 
     def reachable(self) -> Iterator[str]:
         nodes, start = self.nodes, (self.data.get("flow") or {}).get("start")
@@ -204,6 +251,16 @@ class _PackCheck:
             yield f"{self.f}: missing 'checklist'"
         for i, item in enumerate(self.data.get("checklist") or []):
             yield from self.cited(f"checklist item {i + 1}", item, "text")
+        own = self.data.get("self_check")
+        if own is not None:
+            yield from self.cited("self_check", own, "title", "text")
+            if not (own or {}).get("items") if isinstance(own, dict) else True:
+                yield f"{self.f}: self_check: needs 'items'"
+            for i, item in enumerate((own or {}).get("items") or [] if isinstance(own, dict) else []):
+                yield from self.cited(f"self_check item {i + 1}", item, "text")
+        superseded = self.data.get("superseded")
+        if superseded is not None and (not isinstance(superseded, str) or not superseded.strip()):
+            yield f"{self.f}: 'superseded' must be a sentence saying what replaced the source"
 
     def record(self) -> Iterator[str]:
         record = self.data.get("record") or {}
@@ -221,6 +278,13 @@ class _PackCheck:
             for key in (field.get("when") or {}):
                 if key not in earlier:
                     yield f"{self.f}: {where}: 'when' refers to {key!r}, which is not an earlier field"
+            for j, rule in enumerate(field.get("prompt_if") or []):
+                rule = rule if isinstance(rule, dict) else {}
+                if not isinstance(rule.get("prompt"), str) or not rule.get("when"):
+                    yield f"{self.f}: {where}: prompt_if {j + 1} needs 'when' and 'prompt'"
+                for key in (rule.get("when") or {}):
+                    if key not in earlier:
+                        yield f"{self.f}: {where}: prompt_if refers to {key!r}, which is not an earlier field"
             earlier.add(field.get("id"))
         if "reason" not in earlier:
             yield f"{self.f}: record field 'reason' is missing"
@@ -229,6 +293,28 @@ class _PackCheck:
         for cname, contacts in (self.data.get("contacts") or {}).items():
             for c in contacts or []:
                 yield from self.cited(f"contact '{cname}.{(c or {}).get('id')}'", c, "role")
+
+    def urgent(self) -> Iterator[str]:
+        """A child at immediate risk: the outcome names 999, and every contact it shows says what to
+        contact even when the deployment has set nothing (never "ask your organisation")."""
+        outcome = (self.data.get("outcomes") or {}).get(URGENT) or {}
+        words = " ".join([str(outcome.get("text", ""))] + [str((s or {}).get("text", "")) for s in outcome.get("steps") or []])
+        if EMERGENCY_NUMBER not in words:
+            yield f"{self.f}: outcome '{URGENT}': its text or steps must give the police's number {EMERGENCY_NUMBER}"
+        lists = {outcome.get("contacts")} | {
+            edge.get("contacts") for node in self.nodes.values() for edge in ((node or {}).get("answers") or {}).values()
+            if isinstance(edge, dict) and edge.get("outcome") == URGENT}
+        known = self.data.get("contacts") or {}
+        for cname in sorted(x for x in lists if x):
+            contacts = known.get(cname) or []
+            if not any(str((c or {}).get("fixed", "")) == EMERGENCY_NUMBER for c in contacts):
+                yield f"{self.f}: contacts '{cname}' (shown with '{URGENT}'): no contact with fixed: \"{EMERGENCY_NUMBER}\""
+            for c in contacts:
+                if not (c or {}).get("fixed") and not (c or {}).get("unset"):
+                    yield (f"{self.f}: contact '{cname}.{(c or {}).get('id')}' (shown with '{URGENT}'): needs 'fixed' "
+                           f"or 'unset', so an urgent outcome never says 'ask your organisation'")
+        if not outcome.get("contacts"):
+            yield f"{self.f}: outcome '{URGENT}': names no contacts list"
 
 
 def check_pack_data(pack_id: str, data: dict[str, Any], seeds_dir: Path | None = None) -> list[str]:

@@ -21,6 +21,8 @@ PACKS_DIR = Path(__file__).parent / "packs"
 DEFAULT_PACK = "hmg-2018"
 ANSWERS = ("yes", "no", "unsure")
 OUTCOMES = ("share", "do_not_share", "seek_advice", "urgent_action")
+OWN_KEYS = ("superseded", "self_check")
+"""Top-level keys a pack does not inherit from the pack it extends."""
 
 
 class YamlLoader(yaml.SafeLoader):
@@ -98,7 +100,11 @@ def resolve(pack_id: str, packs_dir: Path = PACKS_DIR, _seen: tuple[str, ...] = 
             base = resolve(str(parent), packs_dir, _seen + (pack_id,))
         except UnknownPack:
             raise PackError(f"{pack_id}.yaml: extends unknown pack {parent!r}") from None
-        data = merge(base, data)
+        own = data
+        data = merge(base, own)
+        for key in OWN_KEYS:  # said of one document: never inherited
+            if key not in own:
+                data.pop(key, None)
     data.pop("extends", None)
     return data
 
@@ -145,6 +151,21 @@ class Pack:
     @property
     def checklist(self) -> list[dict[str, Any]]:
         return list(self.data.get("checklist", []))
+
+    @property
+    def superseded(self) -> str | None:
+        """Why this pack's source is out of date, and what to check instead (None when current)."""
+        return self.data.get("superseded") or None
+
+    @property
+    def self_check(self) -> dict[str, Any]:
+        """The questions to ask yourself before sharing: the pack's own list, else its checklist."""
+        own = self.data.get("self_check")
+        if own:
+            return own
+        return {"title": "Before you share: a checklist",
+                "text": "Check each of these before you share. They support your judgement; they don't replace it.",
+                "cite": [c for item in self.checklist for c in item["cite"]], "items": self.checklist}
 
     def contacts(self, name: str) -> list[dict[str, Any]]:
         return list(self.data.get("contacts", {}).get(name, []))

@@ -52,9 +52,20 @@ for _words, _event in (
     ("edit|change", ("edit", None)),
     ("mine|my decisions", ("mine", None)),
     ("digest", ("digest", None)),
+    ("checklist|check list|self-check|self check", ("checklist", None)),
 ):
     for _w in re.split(r"[| ]" if "|" not in _words else r"\|", _words):
         WORDS[_w] = _event
+
+
+def contact_value(contact: dict[str, Any], settings: dict[str, str]) -> str:
+    """What to show for a pack contact: the deployment's setting, a number the guidance gives
+    (``fixed``), what to contact in words (``unset``), or else a pointer to the organisation."""
+    fixed = contact.get("fixed")
+    setting = settings.get(contact["id"])
+    if fixed and setting and fixed not in setting:
+        return f"{fixed} ({setting})"
+    return setting or fixed or contact.get("unset") or "not set here: ask your organisation"
 
 
 def _norm(text: str) -> str:
@@ -249,8 +260,10 @@ class _Turn:
         s.walk_id = uuid.uuid4().hex[:8]
         pack = load_pack(pack_id)
         disclaimer = pack.data["disclaimer"]
-        intro = Reply("info", f"{pack.title}. {disclaimer['text']}", title="Sharing information: a decision aid",
-                      citations=disclaimer["cite"])
+        text = f"{pack.title}. {disclaimer['text']}"
+        if pack.superseded:
+            text += f" Please note: {pack.superseded}"
+        intro = Reply("info", text, title="Sharing information: a decision aid", citations=disclaimer["cite"])
         return [intro] + self.prompt()
 
     def on_restart(self, ev: Event) -> list[Reply]:
@@ -339,6 +352,9 @@ class _Turn:
             if not every and any(self.s.record.get(k) != v for k, v in when.items()):
                 continue
             f = copy.deepcopy(f)
+            for rule in f.pop("prompt_if", None) or []:
+                if all(self.s.record.get(k) == v for k, v in rule["when"].items()):
+                    f["prompt"], f["summary"] = rule["prompt"], rule.get("summary")
             if f.get("choices_from") == "path":
                 bases = self.walk.bases_for(model) or list(pack.lawful_bases)
                 f["choices"] = [{"value": b, "label": pack.lawful_bases[b]["label"]} for b in bases]
@@ -428,6 +444,8 @@ class _Turn:
                 notes.append(Reply("privacy", "That looks as if it may contain a person's name. The record "
                                    "should hold a case reference, not names; please check it."))
             return red.text, None, notes
+        if not required and (raw in (None, "") or _norm(str(raw)) in ("skip", "-", "none")):
+            return None, None, []
         choices = f.get("choices") or []
         by_key: dict[str, str] = {}
         for i, c in enumerate(choices, 1):
@@ -546,10 +564,17 @@ class _Turn:
                 "decision. Type 'start' to begin (or 'start <pack>'; packs: " + ", ".join(pack_ids()) + "). "
                 "During a decision: yes, no, not sure, back, restart, why, where. "
                 "Ask any question about information sharing in your own words, or type 'topics'. "
+                "'checklist' shows the questions to ask yourself before you share. "
                 "'mine' shows your recent decisions.")
         return [Reply("info", text, title="What I can do", citations=pack.data["disclaimer"]["cite"],
                       lists=[("Please note", [pack.data["disclaimer"]["text"]])])] + (
             self.prompt() if self.s.phase != "idle" and self.s.phase != "done" else [])
+
+    def on_checklist(self, ev: Event) -> list[Reply]:
+        check = load_pack(self.s.pack).self_check
+        return [Reply("info", check["text"], title=check["title"], citations=check["cite"],
+                      lists=[("Ask yourself", [item["text"] for item in check["items"]])])] + (
+            self.prompt() if self.s.phase == "walk" else [])
 
     def on_mine(self, ev: Event) -> list[Reply]:
         from storage.audit import my_decisions
@@ -589,7 +614,7 @@ class _Turn:
         if s.phase == "record" and s.field:
             f = next(f for f in self.fields() if f["id"] == s.field)
             choices = [Choice("choose", c["label"], c["value"]) for c in f.get("choices", [])]
-            if f["kind"] == "text" and not f.get("required", True):
+            if not f.get("required", True):
                 choices.append(Choice("choose", "Skip", "skip"))
             hint = {"multi": " (choose one or more: numbers or names separated by commas)",
                     "single": " (choose one)", "text": "" if f.get("required", True) else " (optional)"}[f["kind"]]
@@ -621,20 +646,22 @@ class _Turn:
         s = self.s
         pack = load_pack(s.pack)
         o = pack.outcomes[s.node]
+        # The answer that led here may lead the outcome with what to do now ("not sure" about
+        # danger), and name its own contacts.
+        edge = self.walk.last_edge(WalkModel(state=s.node, history=s.history))
+        lead = edge.get("lead") or {}
+        text = f"{lead['text']} {o['text']}" if lead else o["text"]
         lists = []
         if o.get("steps"):
             lists.append(("What to do next", [st["text"] for st in o["steps"]]))
-        cites = list(o["cite"]) + [c for st in o.get("steps", []) for c in st["cite"]]
+        cites = list(lead.get("cite", [])) + list(o["cite"]) + [c for st in o.get("steps", []) for c in st["cite"]]
         if s.node == "share":
             lists.append(("How to share", [c["text"] for c in pack.checklist]))
             cites += [c for item in pack.checklist for c in item["cite"]]
         facts = [("Outcome", o["title"]), ("Pack", pack.title), ("Questions answered", str(len(s.history)))]
-        if o.get("contacts"):
-            for c in pack.contacts(o["contacts"]):
-                value = self.e.contacts.get(c["id"]) or c.get("fixed") or "not set here: ask your organisation"
-                facts.append((c["role"], value))
-        unique = list({(c["seed"], c["section"]): c for c in cites}.values())
-        return Reply("outcome", o["text"], title=o["title"], facts=facts, lists=lists, citations=unique,
+        for c in pack.contacts(edge.get("contacts") or o.get("contacts") or ""):
+            facts.append((c["role"], contact_value(c, self.e.contacts)))
+        return Reply("outcome", text, title=o["title"], facts=facts, lists=lists, citations=cites,
                      choices=[Choice("record", "Record this decision", style="primary"), Choice("back", "Back"),
                               Choice("restart", "Start over"), Choice("why", "Why?")], token=CURRENT)
 
@@ -648,5 +675,5 @@ class _Turn:
                 shown = ", ".join(labels.get(x, x) for x in v)
             else:
                 shown = labels.get(v, v) if v else "(none)"
-            facts.append((f["prompt"], str(shown)))
+            facts.append((f.get("summary") or f["prompt"], str(shown)))
         return facts

@@ -76,12 +76,16 @@ class Walk:
         model.state = self.pack.start
         model.history.clear()
 
+    def last_edge(self, model: WalkModel) -> dict:
+        """The edge that reached the current state (empty at the start)."""
+        if not model.history:
+            return {}
+        node, ans = model.history[-1]
+        return self.pack.edge(node, ans)
+
     def bases_for(self, model: WalkModel) -> list[str]:
         """Lawful bases named on the edge that reached the outcome (empty when none)."""
-        if not model.history:
-            return []
-        node, ans = model.history[-1]
-        return list(self.pack.edge(node, ans).get("bases", []) or [])
+        return list(self.last_edge(model).get("bases", []) or [])
 
     def paths(self) -> list[tuple[list[tuple[str, str]], str]]:
         """Every path from the start to an outcome: ``([(node, answer), ...], outcome)``."""

@@ -177,13 +177,13 @@ def _gaps(conn: sqlite3.Connection, first: date, last: date, limit: int) -> tupl
     return topics, unanswered
 
 
-_TOP_KEY = re.compile(r"""^(id|extends|reviewed):[ \t]*(?:"([^"]*)"|'([^']*)'|([^#\s][^#]*?))?[ \t]*(?:#.*)?$""")
+_TOP_KEY = re.compile(r"""^(id|extends|reviewed|superseded):[ \t]*(?:"([^"]*)"|'([^']*)'|([^#\s][^#]*?))?[ \t]*(?:#.*)?$""")
 
 
 def _pack_header(path: Path) -> dict[str, dict]:
-    """``{id: {"extends": ..., "reviewed": ...}}`` from a pack's top-level scalar keys.
+    """``{id: {"extends": ..., "reviewed": ..., "superseded": ...}}`` from a pack's top-level scalar keys.
 
-    Only three top-level scalars are needed, so they are read line by line rather than by
+    Only four top-level scalars are needed, so they are read line by line rather than by
     parsing the whole YAML (which takes a third of a second for the packs we ship).
     """
     found: dict[str, str] = {}
@@ -196,7 +196,8 @@ def _pack_header(path: Path) -> dict[str, dict]:
 
 def stale_packs(packs_dir: str | Path | None = None, today: date | None = None,
                 after_days: int = STALE_AFTER_DAYS) -> list[dict[str, Any]]:
-    """Packs whose ``reviewed`` date (inherited through ``extends``) is more than a year old.
+    """Packs whose ``reviewed`` date (inherited through ``extends``) is more than a year old, and
+    packs whose source has been replaced (their own ``superseded`` note, never inherited).
 
     A pack with no readable ``reviewed`` date is listed too, with ``reviewed`` None.
     """
@@ -225,10 +226,19 @@ def stale_packs(packs_dir: str | Path | None = None, today: date | None = None,
             when = date.fromisoformat(text) if text else None
         except ValueError:
             when = None
-        if when is None or (today - when).days > after_days:
+        superseded = packs[pack_id].get("superseded") or None
+        if when is None or (today - when).days > after_days or superseded:
             out.append({"pack_id": pack_id, "reviewed": when.isoformat() if when else None,
-                        "days_ago": (today - when).days if when else None})
+                        "days_ago": (today - when).days if when else None, "superseded": superseded})
     return out
+
+
+def _stale_line(p: dict[str, Any]) -> str:
+    if p.get("superseded"):
+        return f"- {p['pack_id']}: its source has been replaced. {p['superseded']}"
+    if p["reviewed"]:
+        return f"- {p['pack_id']}: last reviewed {p['reviewed']} ({p['days_ago']} days ago)"
+    return f"- {p['pack_id']}: no review date"
 
 
 def build_digest(db: sqlite_utils.Database, week: str | None = None, since: date | str | None = None,
@@ -398,9 +408,7 @@ def render_markdown(d: dict) -> str:
     out += [f"- \"{u['question']}\" ({u['count']}x; nearest topic {u['best_topic'] or 'none'})"
             for u in d["unanswered"]] or ["- none recorded"]
     out += ["", "## Packs due for review", ""]
-    out += [f"- {p['pack_id']}: last reviewed {p['reviewed']} ({p['days_ago']} days ago)"
-            if p["reviewed"] else f"- {p['pack_id']}: no review date" for p in d["stale_packs"]] \
-        or ["- none: every pack was reviewed recently"]
+    out += [_stale_line(p) for p in d["stale_packs"]] or ["- none: every pack was reviewed recently"]
     out += ["", "## Record integrity", "", _verification_line(d), ""]
     return "\n".join(out)
 
@@ -435,7 +443,7 @@ def render_csv(d: dict) -> str:
     for u in d["unanswered"]:
         w.writerow(["unanswered", u["question"], u["count"], ""])
     for p in d["stale_packs"]:
-        w.writerow(["stale_pack", p["pack_id"], p["reviewed"] or "", ""])
+        w.writerow(["stale_pack", p["pack_id"], p["reviewed"] or "", "superseded" if p.get("superseded") else ""])
     w.writerow(["chain", "head", d["chain_head"], ""])
     w.writerow(["chain", "verified", {True: "yes", False: "no", None: "not checked"}[d["verified"]], ""])
     return buf.getvalue()

@@ -3,6 +3,7 @@
 import csv
 import importlib.util
 import os
+import json
 import subprocess
 import sys
 from pathlib import Path
@@ -12,6 +13,7 @@ import pytest
 from rapidfuzz import fuzz, process, utils
 
 from content.loader import UnknownPack
+from content.sources import named
 from content.topics import known_packs, load_topic_set, load_topics
 from dialogs import answers
 from dialogs.answers import Answer, get_matcher, get_topic, list_topics
@@ -157,12 +159,14 @@ def test_answer_carries_the_topic_content():
     a = ask("what is the Child Sex Offender Disclosure Scheme")
     t = next(t for t in load_topics("hmg-2018") if t.id == "csod")
     assert (a.topic, a.title, a.answer, a.more) == ("csod", t.title, t.answer, t.more)
-    assert a.sources == [{"seed": c["seed"], "section": c["section"]} for c in t.cite]
+    assert a.sources == named(t.cite)
     assert a.related == list(t.related) and a.suggestions == []
     assert 0.5 <= a.score <= 1.0
     j = a.to_json()
     assert {"topic", "score", "answer", "sources", "suggestions"} <= set(j)
-    assert j["topic"] == "csod" and j["sources"][0]["seed"] == "001_06f42fd7cb307365.txt"
+    assert j["topic"] == "csod" and j["sources"][0]["document"] == (
+        "Pan-Cheshire Safeguarding Children's Partnerships, Information Sharing Guidance")
+    assert ".txt" not in json.dumps(j["sources"])
 
 
 def test_pack_specific_answers():
@@ -174,7 +178,7 @@ def test_pack_specific_answers():
     assert wales.topic == "immediate-risk" and "999" in wales.answer
     pc = ask("is consent always required before sharing", "pan-cheshire")
     assert pc.topic == "myth-consent-always-needed" and "public task" in pc.answer
-    assert pc.sources[0]["seed"].startswith("001_")
+    assert pc.sources[0]["document"].startswith("Pan-Cheshire")
     assert "eight" in ask("list the caldicott principles", "pan-cheshire").answer
     assert "seven" in ask("list the caldicott principles", "hmg-2018").answer
 

@@ -20,7 +20,8 @@ def test_ask_json_has_the_contract_keys():
     out = json.loads(result.output)
     assert {"topic", "score", "answer", "sources", "suggestions"} <= set(out)
     assert out["topic"] == "myth-consent-always-needed"
-    assert out["sources"] and all({"seed", "section"} <= set(s) for s in out["sources"])
+    assert out["sources"] and all(set(s) == {"document", "section"} for s in out["sources"])
+    assert ".txt" not in result.output and "Safeguarding" in out["sources"][0]["document"]
 
 
 def test_ask_reads_questions_from_stdin_in_order():

@@ -65,6 +65,22 @@ BROKEN = {
                           "good.yaml: node 'purpose': missing help"),
     "wrong start": (lambda d: d["flow"].update(start="purpose"),
                     "good.yaml: flow must start at 'immediate_risk'"),
+    "urgent outcome without 999": (
+        lambda d: d["outcomes"]["urgent_action"].update(text="Contact the police."),
+        "good.yaml: outcome 'urgent_action': its text or steps must give the police's number 999"),
+    "urgent contacts without the police's 999": (
+        lambda d: d["contacts"]["urgent_action"][0].pop("fixed"),
+        "good.yaml: contacts 'urgent_action' (shown with 'urgent_action'): no contact with fixed: \"999\""),
+    "urgent contact that would say ask your organisation": (
+        lambda d: d["contacts"]["urgent_action"][1].pop("unset"),
+        "good.yaml: contact 'urgent_action.childrens_social_care' (shown with 'urgent_action'): needs 'fixed' or 'unset'"),
+    "urgent outcome without contacts": (
+        lambda d: d["outcomes"]["urgent_action"].pop("contacts"),
+        "good.yaml: outcome 'urgent_action': names no contacts list"),
+    "lead without citation": (
+        lambda d: _nodes(d)["immediate_risk"]["answers"].update(
+            unsure={"outcome": "urgent_action", "lead": {"text": "Treat it as urgent."}}),
+        "good.yaml: node 'immediate_risk': answer 'unsure': lead: missing citation"),
 }
 
 
@@ -132,3 +148,25 @@ def test_shipped_packs_pass_against_the_seeds():
                             capture_output=True, text=True, cwd=Path(__file__).parents[1])
     assert result.returncode == 0, result.stderr
     assert "ok: 6 packs and their citations" in result.stdout
+
+
+def test_a_heading_cut_by_a_line_break_must_be_given_whole(tmp_path):
+    def cut(d):
+        d["outcomes"]["share"]["cite"] = [{"seed": "002_de24991c3e854e2b.txt",
+                                           "section": "Legislative framework for sharing information to safeguard"}]
+    assert run_check(write_pack(tmp_path, cut), "--seeds", str(SEEDS)).exit_code == 0  # whole in sources.yaml
+
+    def cut_unknown(d):
+        d["outcomes"]["share"]["cite"] = [{"seed": "004_f42d4c3cd5be166b.txt",
+                                           "section": "Is there a clear and legitimate purpose for"}]
+    result = run_check(write_pack(tmp_path, cut_unknown), "--seeds", str(SEEDS))
+    assert result.exit_code != 0
+    assert ("heading 'Is there a clear and legitimate purpose for' is cut short in 004_f42d4c3cd5be166b.txt"
+            in result.output)
+
+
+def test_every_cited_seed_has_a_document_name(tmp_path):
+    def unnamed(d):
+        d["outcomes"]["share"]["cite"] = [{"seed": "999_unknown.txt", "section": "Introduction"}]
+    result = run_check(write_pack(tmp_path, unnamed))
+    assert "good.yaml: outcome 'share': no document name for 999_unknown.txt in content/sources.yaml" in result.output

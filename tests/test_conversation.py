@@ -6,9 +6,11 @@ import json
 
 import pytest
 
+from bot.console import render
 from content.loader import load_pack, pack_ids
 from dialogs.conversation import Engine
-from dialogs.events import Event, choice_event
+from content.sources import named
+from dialogs.events import Event, choice_event, cite_text
 from dialogs.walk import get_walk
 from storage import audit
 from storage.db import open_db
@@ -55,7 +57,7 @@ def test_why_back_and_start_over_at_every_node(engine, pack_id):
 
         why = say(engine, Event("why"), conv=conv)[0]
         assert why.kind == "why" and why.text == pack.nodes[node]["help"]
-        assert why.citations == pack.nodes[node]["cite"]
+        assert why.citations == named(pack.nodes[node]["cite"])
 
         # back, repeatedly, to the start, one question at a time
         seen = [node]
@@ -98,11 +100,12 @@ def test_typed_words_work_like_buttons(engine):
     assert outcome.kind == "outcome" and outcome.title == pack.outcomes["seek_advice"]["title"]
     assert last(say(engine, Event("text", "back"))).text == pack.nodes["identifiable"]["question"]
     assert last(say(engine, Event("text", "restart"))).text == pack.nodes["immediate_risk"]["question"]
-    assert last(say(engine, Event("text", "unsure"))).title == pack.outcomes["seek_advice"]["title"]
+    assert last(say(engine, Event("text", "unsure"))).title == pack.outcomes["urgent_action"]["title"]
 
 
 def test_seek_advice_shows_the_deployments_contacts(engine):
     say(engine, Event("start", "hmg-2018"))
+    say(engine, Event("answer", "no"))
     outcome = last(say(engine, Event("answer", "unsure")))
     facts = dict(outcome.facts)
     roles = [c["role"] for c in load_pack("hmg-2018").contacts("seek_advice")]
@@ -178,9 +181,11 @@ def test_the_record_step_writes_one_audit_row_after_confirm(engine, db_path):
     form, values = walk_to_share_and_record(engine)
     assert form[0].kind == "record_form"
     ids = [f["id"] for f in form[0].form]
-    assert ids[:5] == ["categories", "recipient", "purpose", "lawful_basis", "informed"]
+    assert ids[:7] == ["categories", "recipient", "purpose", "lawful_basis", "special_category",
+                       "confidentiality_override", "informed"]
     basis = next(f for f in form[0].form if f["id"] == "lawful_basis")
-    assert [c["value"] for c in basis["choices"]] == ["consent"]  # fits the path: consent = yes
+    # fits the path: consent = yes, where public task and legal obligation also fit (Pan-Cheshire's consent myth)
+    assert [c["value"] for c in basis["choices"]] == ["consent", "public_task", "legal_obligation"]
     valid = {f["id"]: [c["value"] for c in f.get("choices", [])] for f in form[0].form}
     values["categories"] = valid["categories"][:2]
     values["recipient"], values["purpose"] = valid["recipient"][0], valid["purpose"][0]
@@ -243,6 +248,7 @@ def test_do_not_share_is_recorded_too(engine, db_path):
 
 def test_leaving_without_recording_needs_a_reason_and_records_it(engine, db_path):
     say(engine, Event("start"))
+    say(engine, Event("answer", "no"))
     say(engine, Event("answer", "unsure"))
     ask = last(say(engine, Event("restart")))
     assert ask.title == "Leaving without recording"
@@ -339,3 +345,137 @@ def test_a_turn_that_fails_leaves_its_delivery_key_unused(engine, db_path, monke
     # the click was not marked done: delivered again, it is processed
     again = engine.handle("console", "c1", "u-test", choice_event(first, no), once="k")
     assert again is not None and again[-1].kind == "question" and again[-1].text != first.text
+
+
+# ---- a child at immediate risk (issue 11) ------------------------------------------------------
+
+@pytest.mark.parametrize("pack_id", pack_ids())
+@pytest.mark.parametrize("answer", ["yes", "unsure"])
+def test_urgent_outcome_gives_999_and_never_ask_your_organisation(tmp_path, pack_id, answer):
+    bare = Engine(open_db(str(tmp_path / "bare.db")))  # a deployment that has set no contacts
+    bare.handle("console", "c", "u", Event("start", pack_id))
+    outcome = last(bare.handle("console", "c", "u", Event("answer", answer)))
+    assert outcome.kind == "outcome" and outcome.title == load_pack(pack_id).outcomes["urgent_action"]["title"]
+    facts = dict(outcome.facts)
+    assert any(v == "999" for v in facts.values()), facts
+    shown = render(outcome, numbered=True)
+    assert "ask your organisation" not in shown and "not set here" not in shown
+    assert "children's social care" in shown.lower() or "children's services" in shown.lower()
+
+
+@pytest.mark.parametrize("pack_id", pack_ids())
+def test_not_sure_about_danger_leads_with_the_dsl_now_not_information_governance(tmp_path, pack_id):
+    bare = Engine(open_db(str(tmp_path / "bare.db")))
+    bare.handle("console", "c", "u", Event("start", pack_id))
+    outcome = last(bare.handle("console", "c", "u", Event("answer", "unsure")))
+    assert outcome.text.startswith("You are not sure whether the child is safe, so treat it as urgent.")
+    assert "designated safeguarding lead or manager straight away" in outcome.text
+    shown = render(outcome, numbered=True).lower()
+    assert "999" in outcome.text and "information governance" not in shown and "caldicott" not in shown
+
+
+def test_a_configured_contact_is_shown_beside_999(tmp_path):
+    eng = Engine(open_db(str(tmp_path / "c.db")), contacts={"childrens_social_care": "Front door 0000 000",
+                                                               "police": "Local police station"})
+    eng.handle("console", "c", "u", Event("start", "wirral"))
+    facts = dict(last(eng.handle("console", "c", "u", Event("answer", "yes"))).facts)
+    assert facts["Integrated Front Door (Wirral children's services)"] == "Front door 0000 000"
+    assert facts["Police"] == "999 (Local police station)"
+
+
+def test_urgent_decisions_reached_by_not_sure_count_with_the_urgent_ones_in_the_digest(engine):
+    from storage.digest import build_digest
+    say(engine, Event("start", "hmg-2018"))
+    say(engine, Event("answer", "unsure"))
+    say(engine, Event("record"))
+    for value in ("health", "childrens_social_care", "safeguarding_referral", "vital_interests", "skip",
+                  "skip", "will", "skip", "Not sure the child was safe at pick-up; spoke to the DSL."):
+        replies = say(engine, Event("text", value))
+    assert last(replies).kind == "summary", [r.text for r in replies]
+    say(engine, Event("confirm"))
+    d = build_digest(engine.db)
+    assert d["by_outcome"]["urgent_action"] == 1 and d["attention"]["urgent_action"] == 1
+
+
+# ---- sources by name, checklist, records (issue 11) --------------------------------------------
+
+def test_sources_are_shown_by_document_name_and_whole_heading(engine):
+    say(engine, Event("start", "bromley"))
+    for a in ("no", "yes"):
+        say(engine, Event("answer", a))
+    why = say(engine, Event("why"))[0]
+    assert ".txt" not in render(why, numbered=True)
+    line = cite_text(why.citations)
+    assert ("Bromley Safeguarding Children Board, Multi-Agency Children's Safeguarding Information Sharing Protocol: "
+            "Does the information enable an individual to be identified?") in line
+    assert all(set(c) == {"document", "section"} for c in why.citations)
+
+
+def test_checklist_opens_bromleys_self_check_in_any_phase(engine):
+    say(engine, Event("start", "bromley"))
+    replies = say(engine, Event("text", "checklist"))
+    check = replies[0]
+    assert check.title == "Bromley's information sharing checklist"
+    items = dict(check.lists)["Ask yourself"]
+    assert len(items) == len(load_pack("bromley").data["self_check"]["items"]) >= 10
+    assert "Bromley Safeguarding Children Board" in render(check, numbered=True)
+    assert last(replies).kind == "question"  # the walk goes on where it was
+
+
+def test_checklist_in_other_packs_is_the_how_to_share_checklist(engine):
+    say(engine, Event("start", "wales"))
+    check = say(engine, Event("text", "checklist"))[0]
+    assert dict(check.lists)["Ask yourself"] == [c["text"] for c in load_pack("wales").checklist]
+
+
+def test_superseded_pack_says_so_when_a_walk_starts(engine):
+    intro = say(engine, Event("start", "hmg-2018"))[0]
+    assert "replaced by new national advice in May 2024" in intro.text
+    assert "replaced" not in say(engine, Event("start", "wirral"))[0].text
+
+
+def _record_consent_not_told(engine, pack_id):
+    say(engine, Event("start", pack_id))
+    walk = ("no", "yes", "yes", "yes", "yes") if pack_id in ("buckinghamshire", "bromley") else ("no", "yes", "yes")
+    for a in walk:
+        outcome = last(say(engine, Event("answer", a)))
+    assert outcome.title == load_pack(pack_id).outcomes["share"]["title"]
+    say(engine, Event("record"))
+    replies = []
+    for value in ("health", "education", "early_help", "consent"):
+        replies = say(engine, Event("text", value))
+    return replies
+
+
+@pytest.mark.parametrize("pack_id", ["hmg-2018", "wirral", "pan-cheshire", "wales"])
+def test_consent_given_offers_public_task_and_legal_obligation_too(engine, pack_id):
+    say(engine, Event("start", pack_id))
+    for a in ("no", "yes", "yes"):
+        say(engine, Event("answer", a))
+    say(engine, Event("record"))
+    for value in ("health", "education", "early_help"):
+        field = last(say(engine, Event("text", value)))
+    assert field.field["id"] == "lawful_basis"
+    assert {c.value for c in field.choices} >= {"consent", "public_task", "legal_obligation"}
+
+
+def test_consent_with_not_told_asks_to_explain_or_correct(engine):
+    prompt = last(_record_consent_not_told(engine, "wirral"))
+    assert prompt.field["id"] == "special_category" and any(c.label == "Skip" for c in prompt.choices)
+    say(engine, Event("text", "skip"))
+    say(engine, Event("text", "skip"))
+    asked = last(say(engine, Event("text", "no")))
+    assert asked.field["id"] == "not_told_reason"
+    assert asked.text.startswith("You chose consent as the lawful basis, but the person has not been told.")
+    say(engine, Event("text", "Mother consented; the child is too young to understand."))
+    say(engine, Event("text", "skip"))
+    summary = last(say(engine, Event("text", "Early help referral agreed with the family.")))
+    assert summary.kind == "summary"
+    assert dict(summary.facts)["Why not told, although consent is the lawful basis (please check)"].startswith("Mother")
+
+
+def test_buckinghamshire_records_who_consented_the_risk_and_what_was_asked(engine):
+    replies = _record_consent_not_told(engine, "buckinghamshire")
+    ids = [f["id"] for f in replies[-1].form] if replies[-1].form else []
+    assert {"consent_given_by", "risk_level", "requested", "special_category", "confidentiality_override"} <= set(ids)
+    assert last(replies).field["id"] == "consent_given_by"

@@ -15,7 +15,7 @@ from dialogs.walk import InvalidAnswer, WalkModel, get_walk
 # each row is (answers in order, outcome).
 HMG = [
     ("immediate_risk=yes", "urgent_action"),
-    ("immediate_risk=unsure", "seek_advice"),
+    ("immediate_risk=unsure", "urgent_action"),  # not sure about danger is urgent
     ("immediate_risk=no purpose=no", "do_not_share"),
     ("immediate_risk=no purpose=unsure", "seek_advice"),
     ("immediate_risk=no purpose=yes consent=yes", "share"),
@@ -33,7 +33,7 @@ def seven_step(last: str) -> list[tuple[str, str]]:
     pre = "immediate_risk=no purpose=yes identifiable=yes confidential=yes consent=no"
     return [
         ("immediate_risk=yes", "urgent_action"),
-        ("immediate_risk=unsure", "seek_advice"),
+        ("immediate_risk=unsure", "urgent_action"),  # not sure about danger is urgent
         ("immediate_risk=no purpose=no", "do_not_share"),
         ("immediate_risk=no purpose=unsure", "seek_advice"),
         ("immediate_risk=no purpose=yes identifiable=no", "share"),
