@@ -40,13 +40,14 @@ REQUIRED_TOPICS = (
     "public-interest", "immediate-risk", "share-securely", "record-decision", "lawful-basis",
     "special-category-data", "anonymised-information", "retention", "confidential-information",
     "inform-the-individual", "seek-advice", "dvds", "csod", "data-breach", "disagreement-escalation",
+    "information-sharing-agreements", "making-a-referral", "getting-it-wrong", "ico",
 )
 """Topic ids every pack must answer."""
 
 PACK_TOPICS = {"buckinghamshire": ("early-help-consent",), "wales": ("section-130-wales",)}
 """Topic ids that only some packs answer (and must)."""
 
-MESSAGES = ("no_answer", "did_you_mean")
+MESSAGES = ("no_answer", "did_you_mean", "welsh")
 
 _SENTENCE_END = re.compile(r"[.!?](?=\s+[A-Z0-9'\"(]|\s*$)")
 

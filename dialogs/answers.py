@@ -74,6 +74,8 @@ except ImportError:  # pragma: no cover - the pure-Python Snowball build
     _STEMMER = EnglishStemmer()
 
 from content.loader import DEFAULT_PACK, UnknownPack
+from content.sources import named
+from dialogs.language import is_welsh
 from content.topics import PACK_TOPICS, Topic, TopicSet, load_topic_set
 
 log = logging.getLogger("infoshare.answers")
@@ -193,11 +195,13 @@ class Answer:
     sources: list[dict] = field(default_factory=list)
     suggestions: list[str] = field(default_factory=list)
     related: list[str] = field(default_factory=list)
+    language: str = "en"
+    """``cy`` when the question was in Welsh (answered only with a note that Welsh isn't supported yet)."""
 
     def to_json(self) -> dict:
         return {"topic": self.topic, "score": round(self.score, 3), "title": self.title,
                 "answer": self.answer, "more": self.more, "sources": self.sources,
-                "suggestions": self.suggestions, "related": self.related}
+                "suggestions": self.suggestions, "related": self.related, "language": self.language}
 
 
 # --------------------------------------------------------------------------- sentence embeddings
@@ -1428,6 +1432,9 @@ class Matcher:
 
     def ask(self, question: str) -> Answer:
         """The best topic's answer, or an abstention with "did you mean" suggestions."""
+        if is_welsh(question):
+            return Answer(topic=None, score=0.0, title=None, answer=self.messages["welsh"], more=None,
+                          language="cy")
         s = self.score(question)
         if s.topic is not None:
             return self.answer_for(s.topic, s.prob)
@@ -1444,7 +1451,7 @@ class Matcher:
     def answer_for(self, topic_id: str, score: float = 1.0) -> Answer:
         t = self.topics[topic_id]
         return Answer(topic=t.id, score=score, title=t.title, answer=t.answer, more=t.more or None,
-                      sources=[{"seed": c["seed"], "section": c["section"]} for c in t.cite],
+                      sources=named(t.cite),
                       suggestions=[], related=list(t.related))
 
 

@@ -36,9 +36,21 @@ def test_ask_reads_questions_from_stdin_in_order():
 def test_ask_plain_text_shows_the_answer_and_source():
     result = CliRunner().invoke(cli, ["ask", "--pack", "wales", "section", "130", "duty", "to", "report"])
     assert result.exit_code == 0
-    assert "Source: 002_de24991c3e854e2b.txt" in result.output
+    assert "Source: Welsh Government, Safeguarding Children: Information Sharing Guide: " in result.output
+    assert ".txt" not in result.output
 
 
 def test_ask_unknown_pack_exits_2():
     result = CliRunner().invoke(cli, ["ask", "--pack", "atlantis", "hello"])
     assert result.exit_code == 2 and "unknown pack 'atlantis'" in result.output
+
+
+def test_a_question_in_welsh_says_welsh_is_not_supported_yet():
+    result = CliRunner().invoke(cli, ["ask", "--json", "--pack", "wales",
+                                      "Alla i rannu gwybodaeth gyda'r heddlu heb ganiatâd y rhieni?"])
+    assert result.exit_code == 0, result.output
+    out = json.loads(result.output)
+    assert out["topic"] is None and out["language"] == "cy" and out["sources"] == []
+    assert "can't answer questions in Welsh yet" in out["answer"] and "999" in out["answer"]
+    english = json.loads(CliRunner().invoke(cli, ["ask", "--json", "is the parents' newsletter in Welsh"]).output)
+    assert english["language"] == "en"

@@ -29,7 +29,9 @@ def test_a_new_user_walks_to_a_recorded_decision(tmp_path):
               "1",      # consent: Yes -> share
               "1",      # Record this decision
               "1,2",    # categories
-              "1", "1", "1", "1",  # recipient, purpose, lawful basis, told: yes
+              "1", "1", "1",       # recipient, purpose, lawful basis
+              "3", "skip",         # no special category data; no confidentiality override (optional)
+              "1",                 # told: yes
               "CASE-1234",         # case reference
               "Consent given in writing; referral to the front door.",
               "1",      # Confirm and record
@@ -45,6 +47,7 @@ def test_a_new_user_walks_to_a_recorded_decision(tmp_path):
     row = audit.get_decision(open_db(db), m.group(1))
     assert row["outcome"] == "share" and row["user_id"] == "tester" and row["channel"] == "console"
     assert row["record"]["case_ref"] == "CASE-1234"
+    assert row["record"]["special_category"] == "not_special" and not row["record"].get("confidentiality_override")
     assert "Traceback" not in result.stderr
 
 

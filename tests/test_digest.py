@@ -164,9 +164,9 @@ def test_an_asked_topics_table_is_read_too(db, packs):
 def test_packs_reviewed_over_a_year_ago(db, packs):
     d = digest.build_digest(db, week="2026-W47", now=NOW, packs_dir=packs)
     assert d["stale_packs"] == [
-        {"pack_id": "child", "reviewed": "2025-01-10", "days_ago": 684},
-        {"pack_id": "old", "reviewed": "2025-01-10", "days_ago": 684},
-        {"pack_id": "undated", "reviewed": None, "days_ago": None},
+        {"pack_id": "child", "reviewed": "2025-01-10", "days_ago": 684, "superseded": None},
+        {"pack_id": "old", "reviewed": "2025-01-10", "days_ago": 684, "superseded": None},
+        {"pack_id": "undated", "reviewed": None, "days_ago": None, "superseded": None},
     ]
     assert [p["pack_id"] for p in digest.stale_packs(packs, date(2026, 11, 25), after_days=10_000)] == ["undated"]
 
@@ -297,3 +297,12 @@ def test_purged_rows_still_count(db, packs):
     d = digest.build_digest(db, since="2024-01-01", until="2024-12-31", now=NOW, packs_dir=packs)
     assert d["by_outcome"]["do_not_share"] == 1 and d["verified"] is True
     assert d["do_not_share_reasons"] == []  # the reason went with the detail
+
+
+def test_a_superseded_pack_is_due_for_review_with_its_note(db):
+    d = digest.build_digest(db, week="2026-W47", now=NOW)
+    hmg = next(p for p in d["stale_packs"] if p["pack_id"] == "hmg-2018")
+    assert "replaced by new national advice in May 2024" in hmg["superseded"]
+    assert all(p["superseded"] is None for p in d["stale_packs"] if p["pack_id"] != "hmg-2018")  # not inherited
+    text = digest.render_markdown(d)
+    assert "- hmg-2018: its source has been replaced. In England this HM Government advice" in text

@@ -75,8 +75,8 @@ def test_wales_golden_rules_order_and_999():
     assert rules.index("3. People have a right to know") < rules.index("4. If in any doubt")
     england = topic("hmg-2018", "golden-rules").more
     assert england.index("3. If in any doubt") < england.index("4. Share with consent")
-    assert "999" in topic("wales", "immediate-risk").answer
-    assert "999" not in topic("hmg-2018", "immediate-risk").answer
+    for pack in ("wales", "hmg-2018", "wirral", "pan-cheshire", "buckinghamshire", "bromley"):
+        assert "999" in topic(pack, "immediate-risk").answer, pack  # every pack names 999 (issue 11)
 
 
 @pytest.mark.parametrize("pack", ["buckinghamshire", "bromley"])
