@@ -83,7 +83,8 @@ PRIVATE_NOTE = ("I've sent you a direct message so we can carry on privately. Pl
 APOLOGY = ("Sorry, something went wrong on my side and that step may not have gone through. "
            "Your conversation is safe: here is where you are.")
 USAGE = ("`/infoshare start [pack]` begins a decision \u00b7 `/infoshare ask <question>` answers a question \u00b7 "
-         "`/infoshare checklist` shows the questions to ask yourself before sharing \u00b7 `/infoshare digest` (safeguarding leads) \u00b7 `/infoshare help`. Decisions and answers always "
+         "`/infoshare checklist` shows the questions to ask yourself before sharing \u00b7 "
+         "`/infoshare digest` (safeguarding leads) \u00b7 `/infoshare help`. Decisions and answers always "
          "arrive in our direct messages.")
 
 

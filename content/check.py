@@ -55,12 +55,18 @@ def _seed_text(path: str) -> str:
     return normalise(Path(path).read_text(encoding="utf-8"))
 
 
+@lru_cache(maxsize=32)
+def _seed_raw_lines(path: str) -> tuple[str, ...]:
+    """The seed's non-blank lines as they stand (case kept: a lower-case start means a line carries on)."""
+    return tuple(line.strip() for line in Path(path).read_text(encoding="utf-8").splitlines() if line.strip())
+
+
 def heading_is_cut(seed_path: Path, section: str) -> bool:
     """True when no line of the seed holds ``section`` as a whole heading: every line that starts
     with it goes on past it, or it ends on a joining word, or the next line carries on in lower case."""
     ends_whole = normalise(section)[-1:] in ".:?"
     wanted = normalise(section).rstrip(" .:?")
-    raw = [line.strip() for line in Path(seed_path).read_text(encoding="utf-8").splitlines() if line.strip()]
+    raw = _seed_raw_lines(str(seed_path))
     for i, line in enumerate(raw):
         norm = normalise(line)
         if not norm.startswith(wanted) or norm[len(wanted):].strip(" .:?*"):
@@ -254,9 +260,10 @@ class _PackCheck:
         own = self.data.get("self_check")
         if own is not None:
             yield from self.cited("self_check", own, "title", "text")
-            if not (own or {}).get("items") if isinstance(own, dict) else True:
+            items = own.get("items") if isinstance(own, dict) else None
+            if not items:
                 yield f"{self.f}: self_check: needs 'items'"
-            for i, item in enumerate((own or {}).get("items") or [] if isinstance(own, dict) else []):
+            for i, item in enumerate(items or []):
                 yield from self.cited(f"self_check item {i + 1}", item, "text")
         superseded = self.data.get("superseded")
         if superseded is not None and (not isinstance(superseded, str) or not superseded.strip()):
