@@ -24,12 +24,12 @@ import sqlite_utils
 
 from content.loader import DEFAULT_PACK, UnknownPack, load_pack, pack_ids
 from dialogs.events import Choice, Event, Reply
+from dialogs.text import MAX_TEXT, clean_event, too_long
 from dialogs.walk import Walk, WalkModel, get_walk
 from storage import conversations
 from storage.db import db_lock, open_db  # noqa: F401  (open_db: doctest)
 
 ANSWER_LABELS = {"yes": "Yes", "no": "No", "unsure": "Not sure"}
-MAX_TEXT = 500
 CURRENT = "\0current"
 """Placeholder token, replaced by the conversation's token after the turn is counted."""
 
@@ -145,7 +145,9 @@ class Engine:
                 return [self._stale(s)]
             before = asdict(s)
             turn = _Turn(self, s, channel, conversation_id, user_id)
-            replies = turn.dispatch(event)
+            event = clean_event(event)  # the one place user text is cleaned, before matching or storage
+            long = too_long(event)
+            replies = turn.refuse_long(event, long) if long else turn.dispatch(event)
             if asdict(s) != before:
                 s.turn += 1
                 try:
@@ -215,6 +217,16 @@ class _Turn:
         if handler is None:
             return [Reply("error", f"I don't understand the action {ev.kind!r}. Type 'help' to see what I can do.")]
         return handler(ev)
+
+    def refuse_long(self, ev: Event, long: dict[str, int]) -> list[Reply]:
+        """Text over :data:`MAX_TEXT` characters: say so and the limit; change and store nothing."""
+        def msg(n: int) -> str:
+            return f"Please keep this to {MAX_TEXT} characters or fewer (it is {n})."
+        if ev.kind == "record_submit":
+            return [Reply("form_errors", "Please correct the highlighted fields.",
+                          errors={k: msg(n) for k, n in long.items()}, token=CURRENT)]
+        text = msg(max(long.values())) + " Nothing was changed or stored."
+        return [Reply("error", text)] + (self.prompt() if self.s.phase != "idle" else [])
 
     def on_text(self, ev: Event) -> list[Reply]:
         text = (ev.value or "").strip()
@@ -433,8 +445,6 @@ class _Turn:
                 text = ""
             if not text:
                 return (None, f"'{label}' needs an answer.", []) if required else ("", None, [])
-            if len(text) > MAX_TEXT:
-                return None, f"Please keep this under {MAX_TEXT} characters (it is {len(text)}).", []
             from storage.redact import describe, redact
             red = redact(text)
             notes = []
@@ -527,6 +537,7 @@ class _Turn:
     def ask(self, question: str) -> list[Reply]:
         from dialogs.answers import get_matcher
         from storage import gaps
+        question = " ".join(question.split())  # one line: matched, and stored for the digest, as such
         ans = get_matcher(self.s.pack).ask(question)
         if ans.topic:
             gaps.record_asked(self.e.db, pack_id=self.s.pack, topic=ans.topic, channel=self.channel)
