@@ -246,10 +246,8 @@ class _Turn:
         m = re.fullmatch(r"(?:start|begin)\s+(\S+)", n)
         if m:
             return self.on_start(Event("start", m.group(1)))
-        if n in WORDS:
+        if n in WORDS:  # a bare yes / no / not sure with no question waiting: on_answer says what to do
             kind, value = WORDS[n]
-            if kind == "answer" and not (self.s.phase == "walk"):
-                return self.ask(text)
             return self.dispatch(Event(kind, value))
         return self.ask(text)
 
@@ -286,7 +284,7 @@ class _Turn:
     def on_answer(self, ev: Event) -> list[Reply]:
         s = self.s
         if s.phase != "walk" or not s.node:
-            return [Reply("error", "There is no question waiting for an answer. Type 'start' to begin a decision.")]
+            return self.nothing_to_answer()
         if ev.value not in ANSWER_LABELS:
             return [Reply("error", f"{ev.value!r} is not an answer here: use Yes, No or Not sure. Nothing was changed.")] + self.prompt()
         model = WalkModel(state=s.node, history=s.history)
@@ -295,6 +293,25 @@ class _Turn:
         if self.walk.is_outcome(s.node):
             s.phase = "outcome"
         return self.prompt()
+
+    def nothing_to_answer(self) -> list[Reply]:
+        """Yes, no or not sure with no question waiting (typed at an outcome, say): what can be
+        done now. Not a question for the matcher, so never stored as an unanswered one."""
+        s = self.s
+        if s.phase == "outcome" and s.node:
+            title = load_pack(s.pack).outcomes[s.node]["title"]
+            return [Reply("info", f"There is no question waiting for a yes or no: this decision has reached its "
+                          f"outcome ({title}). What you can do now: record it ('record'), change your last "
+                          f"answer ('back'), or start over ('restart'). You can also ask a question in your "
+                          f"own words.", title="No question waiting",
+                          choices=[Choice("record", "Record this decision", style="primary"),
+                                   Choice("back", "Back"), Choice("restart", "Start over")], token=CURRENT)]
+        if s.phase == "confirm":
+            return [Reply("info", "There is no question waiting for a yes or no. Please check the summary: "
+                          "'confirm' records it, 'edit' changes it.", title="No question waiting")] + self.prompt()
+        if s.phase in ("record", "leaving"):
+            return self.prompt()
+        return [Reply("info", "There is no question waiting for a yes or no.", title="No question waiting")] + self.prompt()
 
     def on_back(self, ev: Event) -> list[Reply]:
         s = self.s

@@ -1,5 +1,8 @@
-"""User text is cleaned once, in the engine, before anything is matched or stored: control
-characters go, and text over the limit is refused (what the user sees, and what the SQLite file holds)."""
+"""Typed text as the engine takes it, checked by what the user sees and what the SQLite file holds.
+
+User text is cleaned once, in the engine, before anything is matched or stored: control
+characters go, and text over the limit is refused. A bare yes or no with no question waiting
+says what can be done now, and is not stored as an unanswered question."""
 
 from __future__ import annotations
 
@@ -140,3 +143,51 @@ def test_a_long_typed_reason_for_leaving_is_refused_and_not_recorded(engine, db_
     assert replies[0].kind == "error" and "characters or fewer" in replies[0].text
     assert replies[-1].title == "Leaving without recording"  # still asked for a reason
     assert audit.my_decisions(open_db(db_path), "u-test", "console") == []
+
+
+# ---- yes / no with no question waiting ------------------------------------------------------
+
+def reach_outcome(engine, conv="c1"):
+    say(engine, Event("start", "hmg-2018"), conv=conv)
+    for a in ("no", "yes", "yes"):
+        out = say(engine, Event("answer", a), conv=conv)[-1]
+    assert out.kind == "outcome"
+    return out
+
+
+@pytest.mark.parametrize("typed", ["yes", "Yes.", "y", "no", "N", "nope", "not sure", "don't know", "maybe"])
+def test_yes_or_no_at_an_outcome_says_what_to_do_now_and_is_not_a_gap(engine, db_path, typed):
+    outcome = reach_outcome(engine)
+    replies = say(engine, Event("text", typed))
+    assert [r.kind for r in replies] == ["info"]
+    reply = replies[0]
+    assert reply.title == "No question waiting"
+    assert outcome.title in reply.text and "'record'" in reply.text and "'restart'" in reply.text
+    assert [c.kind for c in reply.choices] == ["record", "back", "restart"]
+    assert reply.token == outcome.token  # nothing moved: the outcome's buttons still work
+    db = open_db(db_path)
+    assert list_unanswered(db, "2000-01-01", "2100-01-01") == []
+    assert db.execute("select count(*) from topic_counts").fetchone()[0] == 0
+    # and its Record button opens the record step
+    from dialogs.events import choice_event
+    assert say(engine, choice_event(reply, reply.choices[0]))[0].kind == "record_form"
+
+
+def test_yes_before_any_decision_or_after_one_is_recorded_is_not_a_gap_either(engine, db_path):
+    replies = say(engine, Event("text", "yes"))
+    assert replies[0].title == "No question waiting"
+    assert replies[-1].choices[0].kind == "start"  # what to do: start a decision
+    reach_outcome(engine)
+    say(engine, Event("leave"))
+    say(engine, Event("text", "The manager will record it on the case file."))
+    replies = say(engine, Event("text", "no"))
+    assert replies[0].title == "No question waiting" and "recorded as" in replies[-1].text
+    assert list_unanswered(open_db(db_path), "2000-01-01", "2100-01-01") == []
+
+
+def test_a_real_question_at_an_outcome_is_still_answered_and_an_unanswerable_one_stored(engine, db_path):
+    reach_outcome(engine)
+    replies = say(engine, Event("text", "what's the capital of Peru"))
+    assert replies[0].kind == "answer" and replies[-1].kind == "outcome"
+    [gap] = list_unanswered(open_db(db_path), "2000-01-01", "2100-01-01")
+    assert gap["question"] == "what's the capital of Peru"
