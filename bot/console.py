@@ -1,7 +1,9 @@
 """The console channel: ``infoshare chat``. Renders replies as text with numbered choices.
 
-A number picks that choice of the last message shown; anything else is sent as typed text
-(yes, no, not sure, back, restart, why, where, help, or a question in your own words).
+A number picks that choice of the last numbered message shown; anything else is sent as typed
+text (yes, no, not sure, back, restart, why, where, help, a question in your own words, or the
+letter of a "did you mean" suggestion, which the engine resolves: those choices carry their
+letter in ``Choice.key``, are shown lettered in the reply's text and are never numbered here).
 """
 
 from __future__ import annotations
@@ -33,6 +35,11 @@ def _wrap(text: str, indent: str = "") -> str:
                      for p in text.split("\n") if p.strip()) or ""
 
 
+def numbered_choices(reply: Reply) -> list[Choice]:
+    """The choices a typed number can pick: not the lettered ones (their letters are in the text)."""
+    return [c for c in reply.choices if not c.key]
+
+
 def render(reply: Reply, numbered: bool) -> str:
     """One reply as console text; ``numbered`` shows its choices as 1) 2) 3)."""
     out = []
@@ -49,11 +56,12 @@ def render(reply: Reply, numbered: bool) -> str:
         out.extend(f"  ! {field}: {msg}" for field, msg in reply.errors.items())
     if reply.citations and reply.kind in ("why", "outcome", "answer", "info", "record_form"):
         out.append(_wrap("Source: " + cite_text(reply.citations)))
-    if reply.choices:
+    choices = numbered_choices(reply)
+    if choices:
         if numbered:
-            out.append("   ".join(f"{i}) {c.label}" for i, c in enumerate(reply.choices, 1)))
+            out.append("   ".join(f"{i}) {c.label}" for i, c in enumerate(choices, 1)))
         else:
-            out.append("   ".join(f"[{c.label}]" for c in reply.choices))
+            out.append("   ".join(f"[{c.label}]" for c in choices))
     return "\n".join(out)
 
 
@@ -65,7 +73,7 @@ class Console:
         self.last: Reply | None = None
 
     def show(self, replies: list[Reply]) -> None:
-        with_choices = [r for r in replies if r.choices]
+        with_choices = [r for r in replies if numbered_choices(r)]
         self.last = with_choices[-1] if with_choices else self.last
         for r in replies:
             print(render(r, numbered=r is self.last), file=self.out)
@@ -75,11 +83,12 @@ class Console:
     def event_for(self, line: str) -> Event:
         text = line.strip()
         last = self.last
-        if text.isdigit() and last and last.choices:
+        choices = numbered_choices(last) if last else []
+        if text.isdigit() and choices:
             multi = last.kind == "record_field" and (last.field or {}).get("kind") == "multi"
             i = int(text) - 1
-            if not multi and 0 <= i < len(last.choices):
-                return choice_event(last, last.choices[i])
+            if not multi and 0 <= i < len(choices):
+                return choice_event(last, choices[i])
         return Event("text", text)
 
     def run(self, pack: str | None, inp: IO[str] = sys.stdin) -> None:

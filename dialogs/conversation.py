@@ -39,7 +39,7 @@ for _words, _event in (
     ("yes y yeah yep", ("answer", "yes")),
     ("no n nope", ("answer", "no")),
     ("not sure|unsure|don't know|dont know|not certain|maybe|ns", ("answer", "unsure")),
-    ("back|undo|go back|b", ("back", None)),
+    ("back|undo|go back", ("back", None)),
     ("restart|start over|start again|reset|over", ("restart", None)),
     ("start|begin|new|new decision|start a decision", ("start", None)),
     ("why|why is this asked|why?", ("why", None)),
@@ -56,6 +56,13 @@ for _words, _event in (
 ):
     for _w in re.split(r"[| ]" if "|" not in _words else r"\|", _words):
         WORDS[_w] = _event
+
+SUGGESTION_KEYS = "ABCDEFG"
+"""Letters for "did you mean" suggestions. Letters, because the walk's choices are numbered in
+the console (1 is Yes at every question), so a suggestion can never be picked by a number
+meant for the walk; they stop before H, and none is a typed word (``b`` no longer means back),
+so a letter can only ever mean a suggestion."""
+_KEY = re.compile(r"([a-z])\)?")
 
 
 def contact_value(contact: dict[str, Any], settings: dict[str, str]) -> str:
@@ -86,6 +93,9 @@ class State:
     turn: int = 0
     leave_then: str | None = None
     last_ref: str | None = None
+    offered: list[str] = dataclasses.field(default_factory=list)  # `field` is a State field here
+    """Topic ids of the "did you mean" list the last turn showed, picked by letter (A, B, C):
+    kept only until a turn does something else."""
 
     @property
     def token(self) -> str:
@@ -145,11 +155,15 @@ class Engine:
                 return [self._stale(s)]
             before = asdict(s)
             turn = _Turn(self, s, channel, conversation_id, user_id)
+            s.offered = []  # suggestions last one turn (the turn keeps them in turn.offered; a pick keeps them)
             event = clean_event(event)  # the one place user text is cleaned, before matching or storage
             long = too_long(event)
             replies = turn.refuse_long(event, long) if long else turn.dispatch(event)
-            if asdict(s) != before:
-                s.turn += 1
+            after = asdict(s)
+            if after != before:
+                before.pop("offered"), after.pop("offered")
+                if after != before:  # offering or dropping suggestions moves nothing: buttons stay current
+                    s.turn += 1
                 try:
                     conversations.save_state(self.db, key, asdict(s), version, seen_key=once)
                 except conversations.ConcurrentUpdate:
@@ -205,6 +219,7 @@ class _Turn:
     def __init__(self, engine: Engine, s: State, channel: str, conversation_id: str, user_id: str):
         self.e, self.s = engine, s
         self.channel, self.conversation_id, self.user_id = channel, conversation_id, user_id
+        self.offered: list[str] = list(s.offered)  # the suggestions shown before this turn
 
     @property
     def walk(self) -> Walk:
@@ -233,6 +248,11 @@ class _Turn:
         if not text:
             return self.prompt()
         n = _norm(text)
+        key = _KEY.fullmatch(n)
+        if key and self.offered:
+            i = SUGGESTION_KEYS.lower().find(key.group(1))
+            if 0 <= i < len(self.offered):
+                return self.on_topic(Event("topic", self.offered[i]))
         if self.s.phase == "leaving" and WORDS.get(n, ("",))[0] not in ("record", "help", "back", "why", "where"):
             return self.leave_with_reason(text)
         if self.s.phase == "record" and self.s.field:
@@ -246,6 +266,8 @@ class _Turn:
         m = re.fullmatch(r"(?:start|begin)\s+(\S+)", n)
         if m:
             return self.on_start(Event("start", m.group(1)))
+        if key and key.group(1).upper() in SUGGESTION_KEYS:
+            return self.no_suggestions(key.group(1).upper())
         if n in WORDS:  # a bare yes / no / not sure with no question waiting: on_answer says what to do
             kind, value = WORDS[n]
             return self.dispatch(Event(kind, value))
@@ -556,6 +578,7 @@ class _Turn:
         from storage import gaps
         question = " ".join(question.split())  # one line: matched, and stored for the digest, as such
         ans = get_matcher(self.s.pack).ask(question)
+        self.s.offered = list(ans.suggestions[:len(SUGGESTION_KEYS)])
         if ans.topic:
             gaps.record_asked(self.e.db, pack_id=self.s.pack, topic=ans.topic, channel=self.channel)
         else:
@@ -567,9 +590,21 @@ class _Turn:
         return replies
 
     def answer_reply(self, ans: Any) -> Reply:
+        """A topic's answer, or an abstention whose "did you mean" topics are lettered A, B, C:
+        in the text (every channel shows the same letters) and on the choices (buttons)."""
         from dialogs.answers import get_topic
-        choices = [Choice("topic", get_topic(self.s.pack, t).title or t, t) for t in ans.suggestions]
-        return Reply("answer", ans.answer, title=ans.title, citations=list(ans.sources), choices=choices,
+        suggested = list(zip(SUGGESTION_KEYS, ans.suggestions))
+        titles = {t: get_topic(self.s.pack, t).title or t for _k, t in suggested}
+        choices = [Choice("topic", titles[t], t, key=k) for k, t in suggested]
+        text = ans.answer
+        if suggested:
+            listed = {f"- {title}" for title in titles.values()}
+            keys = [k for k, _t in suggested]
+            which = keys[0] if len(keys) == 1 else ", ".join(keys[:-1]) + " or " + keys[-1]
+            text = "\n".join([line for line in text.split("\n") if line not in listed]
+                             + [f"{k}) {titles[t]}" for k, t in suggested]
+                             + [f"Type {which} to read {'it' if len(keys) == 1 else 'one'}."])
+        return Reply("answer", text, title=ans.title, citations=list(ans.sources), choices=choices,
                      lists=[("More", [ans.more])] if ans.more else [])
 
     def on_topic(self, ev: Event) -> list[Reply]:
@@ -578,7 +613,15 @@ class _Turn:
             ans = get_topic(self.s.pack, ev.value or "")
         except (KeyError, ValueError):
             return [Reply("error", f"There is no topic {ev.value!r}. Type 'topics' to see them.")]
+        if ev.value in self.offered:  # picking one suggestion keeps the others pickable
+            self.s.offered = list(self.offered)
         return [self.answer_reply(ans)] + (self.prompt() if self.s.phase == "walk" else [])
+
+    def no_suggestions(self, key: str) -> list[Reply]:
+        """A suggestion's letter typed when no "did you mean" list is open: say so, store nothing."""
+        text = (f"There is no 'did you mean' list open just now, so '{key}' does not pick anything. Letters "
+                "pick a suggested topic straight after one is offered. Ask your question again, or type 'topics'.")
+        return [Reply("info", text)] + (self.prompt() if self.s.phase not in ("idle", "done") else [])
 
     def on_topics(self, ev: Event) -> list[Reply]:
         from dialogs.answers import list_topics
