@@ -44,7 +44,7 @@ MAX_LABEL = 75
 MAX_BUTTONS = 5
 """Choices of one kind beyond this many (topics) become a select menu instead of buttons."""
 MAX_INPUT = 500
-"""Longest typed answer (``dialogs.conversation.MAX_TEXT``)."""
+"""Longest typed answer (``dialogs.text.MAX_TEXT``, which the engine enforces)."""
 
 SECONDARY = ("info", "why", "where", "privacy", "error", "record_form", "recorded", "answer", "topics")
 

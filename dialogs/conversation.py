@@ -24,12 +24,12 @@ import sqlite_utils
 
 from content.loader import DEFAULT_PACK, UnknownPack, load_pack, pack_ids
 from dialogs.events import Choice, Event, Reply
+from dialogs.text import MAX_TEXT, clean_event, too_long
 from dialogs.walk import Walk, WalkModel, get_walk
 from storage import conversations
 from storage.db import db_lock, open_db  # noqa: F401  (open_db: doctest)
 
 ANSWER_LABELS = {"yes": "Yes", "no": "No", "unsure": "Not sure"}
-MAX_TEXT = 500
 CURRENT = "\0current"
 """Placeholder token, replaced by the conversation's token after the turn is counted."""
 
@@ -39,7 +39,7 @@ for _words, _event in (
     ("yes y yeah yep", ("answer", "yes")),
     ("no n nope", ("answer", "no")),
     ("not sure|unsure|don't know|dont know|not certain|maybe|ns", ("answer", "unsure")),
-    ("back|undo|go back|b", ("back", None)),
+    ("back|undo|go back", ("back", None)),
     ("restart|start over|start again|reset|over", ("restart", None)),
     ("start|begin|new|new decision|start a decision", ("start", None)),
     ("why|why is this asked|why?", ("why", None)),
@@ -56,6 +56,13 @@ for _words, _event in (
 ):
     for _w in re.split(r"[| ]" if "|" not in _words else r"\|", _words):
         WORDS[_w] = _event
+
+SUGGESTION_KEYS = "ABCDEFG"
+"""Letters for "did you mean" suggestions. Letters, because the walk's choices are numbered in
+the console (1 is Yes at every question), so a suggestion can never be picked by a number
+meant for the walk; they stop before H, and none is a typed word (``b`` no longer means back),
+so a letter can only ever mean a suggestion."""
+_KEY = re.compile(r"([a-z])\)?")
 
 
 def contact_value(contact: dict[str, Any], settings: dict[str, str]) -> str:
@@ -86,6 +93,9 @@ class State:
     turn: int = 0
     leave_then: str | None = None
     last_ref: str | None = None
+    offered: list[str] = dataclasses.field(default_factory=list)  # `field` is a State field here
+    """Topic ids of the "did you mean" list the last turn showed, picked by letter (A, B, C):
+    kept only until a turn does something else."""
 
     @property
     def token(self) -> str:
@@ -156,9 +166,15 @@ class Engine:
                 return [self._stale(s)]
             before = asdict(s)
             turn = _Turn(self, s, channel, conversation_id, user_id)
-            replies = turn.dispatch(event)
-            if asdict(s) != before:
-                s.turn += 1
+            s.offered = []  # suggestions last one turn (the turn keeps them in turn.offered; a pick keeps them)
+            event = clean_event(event)  # the one place user text is cleaned, before matching or storage
+            long = too_long(event)
+            replies = turn.refuse_long(event, long) if long else turn.dispatch(event)
+            after = asdict(s)
+            if after != before:
+                before.pop("offered"), after.pop("offered")
+                if after != before:  # offering or dropping suggestions moves nothing: buttons stay current
+                    s.turn += 1
                 try:
                     conversations.save_state(self.db, key, asdict(s), version, seen_key=once)
                 except conversations.ConcurrentUpdate:
@@ -214,6 +230,7 @@ class _Turn:
     def __init__(self, engine: Engine, s: State, channel: str, conversation_id: str, user_id: str):
         self.e, self.s = engine, s
         self.channel, self.conversation_id, self.user_id = channel, conversation_id, user_id
+        self.offered: list[str] = list(s.offered)  # the suggestions shown before this turn
 
     @property
     def walk(self) -> Walk:
@@ -227,11 +244,26 @@ class _Turn:
             return [Reply("error", f"I don't understand the action {ev.kind!r}. Type 'help' to see what I can do.")]
         return handler(ev)
 
+    def refuse_long(self, ev: Event, long: dict[str, int]) -> list[Reply]:
+        """Text over :data:`MAX_TEXT` characters: say so and the limit; change and store nothing."""
+        def msg(n: int) -> str:
+            return f"Please keep this to {MAX_TEXT} characters or fewer (it is {n})."
+        if ev.kind == "record_submit":
+            return [Reply("form_errors", "Please correct the highlighted fields.",
+                          errors={k: msg(n) for k, n in long.items()}, token=CURRENT)]
+        text = msg(max(long.values())) + " Nothing was changed or stored."
+        return [Reply("error", text)] + (self.prompt() if self.s.phase != "idle" else [])
+
     def on_text(self, ev: Event) -> list[Reply]:
         text = (ev.value or "").strip()
         if not text:
             return self.prompt()
         n = _norm(text)
+        key = _KEY.fullmatch(n)
+        if key and self.offered:
+            i = SUGGESTION_KEYS.lower().find(key.group(1))
+            if 0 <= i < len(self.offered):
+                return self.on_topic(Event("topic", self.offered[i]))
         if self.s.phase == "leaving" and WORDS.get(n, ("",))[0] not in ("record", "help", "back", "why", "where"):
             return self.leave_with_reason(text)
         if self.s.phase == "record" and self.s.field:
@@ -245,10 +277,10 @@ class _Turn:
         m = re.fullmatch(r"(?:start|begin)\s+(\S+)", n)
         if m:
             return self.on_start(Event("start", m.group(1)))
-        if n in WORDS:
+        if key and key.group(1).upper() in SUGGESTION_KEYS:
+            return self.no_suggestions(key.group(1).upper())
+        if n in WORDS:  # a bare yes / no / not sure with no question waiting: on_answer says what to do
             kind, value = WORDS[n]
-            if kind == "answer" and not (self.s.phase == "walk"):
-                return self.ask(text)
             return self.dispatch(Event(kind, value))
         return self.ask(text)
 
@@ -285,7 +317,7 @@ class _Turn:
     def on_answer(self, ev: Event) -> list[Reply]:
         s = self.s
         if s.phase != "walk" or not s.node:
-            return [Reply("error", "There is no question waiting for an answer. Type 'start' to begin a decision.")]
+            return self.nothing_to_answer()
         if ev.value not in ANSWER_LABELS:
             return [Reply("error", f"{ev.value!r} is not an answer here: use Yes, No or Not sure. Nothing was changed.")] + self.prompt()
         model = WalkModel(state=s.node, history=s.history)
@@ -294,6 +326,25 @@ class _Turn:
         if self.walk.is_outcome(s.node):
             s.phase = "outcome"
         return self.prompt()
+
+    def nothing_to_answer(self) -> list[Reply]:
+        """Yes, no or not sure with no question waiting (typed at an outcome, say): what can be
+        done now. Not a question for the matcher, so never stored as an unanswered one."""
+        s = self.s
+        if s.phase == "outcome" and s.node:
+            title = load_pack(s.pack).outcomes[s.node]["title"]
+            return [Reply("info", f"There is no question waiting for a yes or no: this decision has reached its "
+                          f"outcome ({title}). What you can do now: record it ('record'), change your last "
+                          f"answer ('back'), or start over ('restart'). You can also ask a question in your "
+                          f"own words.", title="No question waiting",
+                          choices=[Choice("record", "Record this decision", style="primary"),
+                                   Choice("back", "Back"), Choice("restart", "Start over")], token=CURRENT)]
+        if s.phase == "confirm":
+            return [Reply("info", "There is no question waiting for a yes or no. Please check the summary: "
+                          "'confirm' records it, 'edit' changes it.", title="No question waiting")] + self.prompt()
+        if s.phase in ("record", "leaving"):
+            return self.prompt()
+        return [Reply("info", "There is no question waiting for a yes or no.", title="No question waiting")] + self.prompt()
 
     def on_back(self, ev: Event) -> list[Reply]:
         s = self.s
@@ -444,8 +495,6 @@ class _Turn:
                 text = ""
             if not text:
                 return (None, f"'{label}' needs an answer.", []) if required else ("", None, [])
-            if len(text) > MAX_TEXT:
-                return None, f"Please keep this under {MAX_TEXT} characters (it is {len(text)}).", []
             from storage.redact import describe, redact
             red = redact(text)
             notes = []
@@ -538,7 +587,9 @@ class _Turn:
     def ask(self, question: str) -> list[Reply]:
         from dialogs.answers import get_matcher
         from storage import gaps
+        question = " ".join(question.split())  # one line: matched, and stored for the digest, as such
         ans = get_matcher(self.s.pack, notify=self.e.notify).ask(question)
+        self.s.offered = list(ans.suggestions[:len(SUGGESTION_KEYS)])
         if ans.topic:
             gaps.record_asked(self.e.db, pack_id=self.s.pack, topic=ans.topic, channel=self.channel)
         else:
@@ -550,9 +601,21 @@ class _Turn:
         return replies
 
     def answer_reply(self, ans: Any) -> Reply:
+        """A topic's answer, or an abstention whose "did you mean" topics are lettered A, B, C:
+        in the text (every channel shows the same letters) and on the choices (buttons)."""
         from dialogs.answers import get_topic
-        choices = [Choice("topic", get_topic(self.s.pack, t).title or t, t) for t in ans.suggestions]
-        return Reply("answer", ans.answer, title=ans.title, citations=list(ans.sources), choices=choices,
+        suggested = list(zip(SUGGESTION_KEYS, ans.suggestions))
+        titles = {t: get_topic(self.s.pack, t).title or t for _k, t in suggested}
+        choices = [Choice("topic", titles[t], t, key=k) for k, t in suggested]
+        text = ans.answer
+        if suggested:
+            listed = {f"- {title}" for title in titles.values()}
+            keys = [k for k, _t in suggested]
+            which = keys[0] if len(keys) == 1 else ", ".join(keys[:-1]) + " or " + keys[-1]
+            text = "\n".join([line for line in text.split("\n") if line not in listed]
+                             + [f"{k}) {titles[t]}" for k, t in suggested]
+                             + [f"Type {which} to read {'it' if len(keys) == 1 else 'one'}."])
+        return Reply("answer", text, title=ans.title, citations=list(ans.sources), choices=choices,
                      lists=[("More", [ans.more])] if ans.more else [])
 
     def on_topic(self, ev: Event) -> list[Reply]:
@@ -561,7 +624,15 @@ class _Turn:
             ans = get_topic(self.s.pack, ev.value or "")
         except (KeyError, ValueError):
             return [Reply("error", f"There is no topic {ev.value!r}. Type 'topics' to see them.")]
+        if ev.value in self.offered:  # picking one suggestion keeps the others pickable
+            self.s.offered = list(self.offered)
         return [self.answer_reply(ans)] + (self.prompt() if self.s.phase == "walk" else [])
+
+    def no_suggestions(self, key: str) -> list[Reply]:
+        """A suggestion's letter typed when no "did you mean" list is open: say so, store nothing."""
+        text = (f"There is no 'did you mean' list open just now, so '{key}' does not pick anything. Letters "
+                "pick a suggested topic straight after one is offered. Ask your question again, or type 'topics'.")
+        return [Reply("info", text)] + (self.prompt() if self.s.phase not in ("idle", "done") else [])
 
     def on_topics(self, ev: Event) -> list[Reply]:
         from dialogs.answers import list_topics

@@ -50,12 +50,18 @@ class Event:
 
 @dataclass
 class Choice:
-    """A button or numbered option. ``kind`` is the event kind it sends; ``value`` its value."""
+    """A button or numbered option. ``kind`` is the event kind it sends; ``value`` its value.
+
+    ``key``, when set, is the letter the reply's own text shows beside this choice ("A) ...")
+    and that a user may type to pick it (the engine resolves it); a text channel does not number
+    such a choice, so a typed number never picks it.
+    """
 
     kind: str
     label: str
     value: str | None = None
     style: str | None = None  # "primary" | "danger" | None
+    key: str | None = None
 
 
 @dataclass

@@ -124,6 +124,19 @@ async def test_a_question_in_your_own_words_gets_the_same_answer_as_the_console(
             assert action(card, c.label)["data"]["infoshare"] == {"kind": "topic", "value": c.value}
 
 
+async def test_did_you_mean_topics_are_lettered_buttons_and_a_typed_letter_picks_one(tmp_path, monkeypatch):
+    async with TeamsHarness(tmp_path, monkeypatch) as h:
+        await h.post(h.message("information sharing"))
+        card = h.connector.cards(PERSONAL)[-1]
+        console = h.engine.handle("console", "compare", "someone", Event("text", "information sharing"))[0]
+        assert [c.key for c in console.choices][:2] == ["A", "B"]
+        for c in console.choices:  # the letters in the text, the titles on the buttons
+            assert f"{c.key}) {c.label}" in card_text(card)
+            assert action(card, c.label)["data"]["infoshare"] == {"kind": "topic", "value": c.value}
+        await h.post(h.message("b"))
+        assert console.choices[1].label in card_text(h.connector.cards(PERSONAL)[-1])
+
+
 async def test_a_lead_types_digest(tmp_path, monkeypatch):
     async with TeamsHarness(tmp_path, monkeypatch, leads=[LEAD["aadObjectId"]]) as h:
         await h.post(h.message("digest", user=LEAD))

@@ -1,0 +1,80 @@
+"""What the engine does to every piece of text a user sends, before it is matched or stored.
+
+:func:`clean_event` is applied once, in :meth:`dialogs.conversation.Engine.handle`, to every
+string an :class:`~dialogs.events.Event` carries (typed text and questions, record field values,
+a reason for leaving, a form's values). No channel needs to clean anything itself, and nothing
+reaches the question matcher, the content gaps or the audit record without passing through here.
+
+- Terminal escape sequences (``ESC [ 31 m`` and the like) are removed whole, and then every
+  other control character (Unicode category Cc: NUL, BEL, ESC, DEL, the C1 range...).
+- A newline is kept: a reason typed in a Slack modal or a Teams card may fairly run over several
+  lines. ``\\r\\n`` and a lone ``\\r`` become ``\\n``. A tab becomes a space (it means nothing in
+  a record and would only upset a CSV or a digest's layout).
+- Text longer than :data:`MAX_TEXT` characters (after cleaning) is not cut short and stored as
+  half a sentence: :func:`too_long` names it, and the engine refuses the turn, says so and the
+  limit, and changes and stores nothing.
+
+Example:
+    >>> clean_text("can I share?\\x00\\x1b[31m now\\x07")
+    'can I share? now'
+    >>> clean_text("line one\\r\\nline two\\tend")
+    'line one\\nline two end'
+"""
+
+from __future__ import annotations
+
+import re
+import unicodedata
+from dataclasses import replace
+from typing import Any
+
+from dialogs.events import Event
+
+MAX_TEXT = 500
+"""The longest text the engine accepts: a question, a record field, a reason (Slack's inputs
+are capped at the same number, ``bot.slack_blocks.MAX_INPUT``)."""
+
+# CSI (ESC [ ... final) and OSC (ESC ] ... BEL or ESC \) sequences, then any other ESC + one char.
+_ESCAPES = re.compile(r"\x1b\[[0-?]*[ -/]*[@-~]|\x1b\][^\x07\x1b]*(?:\x07|\x1b\\)?|\x1b[@-_]?|\x9b[0-?]*[ -/]*[@-~]")
+
+
+def clean_text(text: str) -> str:
+    """``text`` without control characters (newlines kept, tabs as spaces)."""
+    text = text.replace("\r\n", "\n").replace("\r", "\n").replace("\t", " ")
+    text = _ESCAPES.sub("", text)
+    return "".join(ch for ch in text if ch == "\n" or unicodedata.category(ch) != "Cc")
+
+
+def _clean(value: Any) -> Any:
+    if isinstance(value, str):
+        return clean_text(value)
+    if isinstance(value, list):
+        return [_clean(v) for v in value]
+    if isinstance(value, dict):
+        return {k: _clean(v) for k, v in value.items()}
+    return value
+
+
+def clean_event(event: Event) -> Event:
+    """A copy of ``event`` with every string in its value and values cleaned (kind and token as
+    they were: they are only compared, never stored or matched)."""
+    return replace(event, value=_clean(event.value),
+                   values=None if event.values is None else _clean(event.values))
+
+
+def too_long(event: Event) -> dict[str, int]:
+    """The texts in ``event`` over :data:`MAX_TEXT` characters: ``{name: length}``, where the
+    name is a form field's id, or ``value`` for the event's own value."""
+    out: dict[str, int] = {}
+
+    def visit(name: str, v: Any) -> None:
+        if isinstance(v, str) and len(v) > MAX_TEXT:
+            out[name] = max(out.get(name, 0), len(v))
+        elif isinstance(v, (list, dict)):
+            for item in (v.values() if isinstance(v, dict) else v):
+                visit(name, item)
+
+    visit("value", event.value)
+    for name, v in (event.values or {}).items():
+        visit(str(name), v)
+    return out
