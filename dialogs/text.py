@@ -7,6 +7,10 @@ reaches the question matcher, the content gaps or the audit record without passi
 
 - Terminal escape sequences (``ESC [ 31 m`` and the like) are removed whole, and then every
   other control character (Unicode category Cc: NUL, BEL, ESC, DEL, the C1 range...).
+- Invisible format characters that can make stored text read other than it was typed are
+  removed too: the bidirectional overrides and isolates (U+202A-U+202E, U+2066-U+2069), which
+  could turn a reason round in the leads' digest, zero-width spaces and marks, and U+2028/U+2029
+  (line and paragraph separators, as newlines). The zero-width joiner stays: emoji need it.
 - A newline is kept: a reason typed in a Slack modal or a Teams card may fairly run over several
   lines. ``\\r\\n`` and a lone ``\\r`` become ``\\n``. A tab becomes a space (it means nothing in
   a record and would only upset a CSV or a digest's layout).
@@ -19,6 +23,8 @@ Example:
     'can I share? now'
     >>> clean_text("line one\\r\\nline two\\tend")
     'line one\\nline two end'
+    >>> clean_text("reason: \\u202eon erus ton")
+    'reason: on erus ton'
 """
 
 from __future__ import annotations
@@ -38,10 +44,13 @@ are capped at the same number, ``bot.slack_blocks.MAX_INPUT``)."""
 _ESCAPES = re.compile(r"\x1b\[[0-?]*[ -/]*[@-~]|\x1b\][^\x07\x1b]*(?:\x07|\x1b\\)?|\x1b[@-_]?|\x9b[0-?]*[ -/]*[@-~]")
 
 
+_INVISIBLE = re.compile("[\u200b\u200c\u200e\u200f\u202a-\u202e\u2060-\u2064\u2066-\u2069\ufeff]")
+
+
 def clean_text(text: str) -> str:
     """``text`` without control characters (newlines kept, tabs as spaces)."""
-    text = text.replace("\r\n", "\n").replace("\r", "\n").replace("\t", " ")
-    text = _ESCAPES.sub("", text)
+    text = text.replace("\r\n", "\n").replace("\r", "\n").replace("\u2028", "\n").replace("\u2029", "\n")
+    text = _INVISIBLE.sub("", _ESCAPES.sub("", text.replace("\t", " ")))
     return "".join(ch for ch in text if ch == "\n" or unicodedata.category(ch) != "Cc")
 
 

@@ -63,6 +63,10 @@ def assert_clean_file(db_path):
     ("two\r\nlines\rthree", "two\nlines\nthree"),
     ("tab\tseparated", "tab separated"),
     ("Ysgol Gymraeg – café ‘quotes’ 😊", "Ysgol Gymraeg – café ‘quotes’ 😊"),
+    ("reason: \u202edesrever\u202c done", "reason: desrever done"),  # a right-to-left override
+    ("zero\u200bwidth\ufeff isolate\u2066x\u2069", "zerowidth isolatex"),
+    ("line\u2028sep\u2029para", "line\nsep\npara"),
+    ("family \U0001F468\u200d\U0001F469\u200d\U0001F467", "family \U0001F468\u200d\U0001F469\u200d\U0001F467"),
 ])
 def test_clean_text_removes_control_characters_and_keeps_newlines(raw, clean):
     assert clean_text(raw) == clean
