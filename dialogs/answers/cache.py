@@ -23,7 +23,7 @@ import numpy as np
 
 import content
 
-FIT_VERSION = "2"
+FIT_VERSION = "3"
 """Change it whenever the fit, the features or the encoder change what they compute."""
 
 PREPARED_DIR = Path(content.__file__).resolve().parent / "prepared"
