@@ -36,9 +36,9 @@ QUESTION = "mum said no but I'm worried about the baby, can I still tell the hea
 
 
 def tree_mb(path: Path) -> float:
-    total = 0
-    for root, _, files in os.walk(path):
-        for f in files:
+    total = os.lstat(path).st_blocks * 512
+    for root, dirs, files in os.walk(path):
+        for f in dirs + files:
             try:
                 total += os.lstat(os.path.join(root, f)).st_blocks * 512
             except OSError:

@@ -40,7 +40,7 @@ def test_ci_runs_the_readme_test_command():
 
 
 def test_every_environment_variable_the_code_reads_is_documented():
-    code = "\n".join(p.read_text() for d in ("bot", "dialogs", "storage", "content") for p in (ROOT / d).glob("*.py"))
+    code = "\n".join(p.read_text() for d in ("bot", "dialogs", "storage", "content") for p in (ROOT / d).rglob("*.py"))
     names = set(re.findall(r"""environ(?:\.get)?\(\s*["']([A-Za-z_]+)["']""", code))
     names |= set(re.findall(r"""environ\[["']([A-Za-z_]+)["']\]""", code))
     names |= set(re.findall(r"""getenv\(\s*["']([A-Za-z_]+)["']""", code))

@@ -32,9 +32,6 @@ CASES = load_yaml(CASES_FILE.read_text(encoding="utf-8"))
 KNOWN_MISSES = {
     "ask-police-want-notes": "abstains: no topic yet on a police request for a practitioner's notes",
     "ask-no-purpose-which-kids-on-cp-plan": "abstains on a request without a purpose",
-    "ask-waspi-wales": "abstains: WASPI by name is not yet matched to information-sharing-agreements",
-    "ask-bromley-tiers-of-protocol": "abstains: Bromley's tiers not yet matched to information-sharing-agreements",
-    "ask-when-not-to-seek-consent-bucks": "answers with the consent myth, a neighbouring topic",
     "ask-referral-consent-safeguarding-bucks": "answers with the consent myth, a neighbouring topic",
 }
 
