@@ -75,7 +75,9 @@ class WordFeatures:
         return x
 
 
-def _design(emb: np.ndarray, words: sparse.csr_matrix | None):
+def _design(emb: np.ndarray | None, words: sparse.csr_matrix | None):
+    if emb is None:
+        return words
     return emb if words is None else sparse.hstack([sparse.csr_matrix(emb), words]).tocsr()
 
 
@@ -95,17 +97,19 @@ def _full_weights(model, classes: int) -> np.ndarray:
     return w
 
 
-def fit_head(emb: np.ndarray, words: sparse.csr_matrix | None, y: np.ndarray, classes: int,
+def fit_head(emb: np.ndarray | None, words: sparse.csr_matrix | None, y: np.ndarray, classes: int,
              l2: float = HEAD_L2) -> np.ndarray:
-    """The classifier's weights, shape (embedding + vocabulary + 1, classes), bias last."""
+    """The classifier's weights, shape (embedding + vocabulary + 1, classes), bias last (no
+    embedding columns without the model)."""
     model = _head_model(len(y), l2).fit(_design(emb, words), y)
     return _full_weights(model, classes)
 
 
-def head_logp(w: np.ndarray, vec: np.ndarray, words: np.ndarray | None = None) -> np.ndarray:
-    """Log-probabilities of every class for one embedding (and its TF-IDF row)."""
-    d = vec.shape[-1]
-    z = vec @ w[:d] + w[-1]
+def head_logp(w: np.ndarray, vec: np.ndarray | None, words: np.ndarray | None = None) -> np.ndarray:
+    """Log-probabilities of every class for one embedding (None without the model) and its
+    TF-IDF row."""
+    d = 0 if vec is None else vec.shape[-1]
+    z = w[-1] if vec is None else vec @ w[:d] + w[-1]
     if words is not None:
         z = z + words @ w[d:-1]
     z = z - z.max(-1, keepdims=True)

@@ -129,6 +129,6 @@ class Featurizer:
             rows[:, e + 2] = cmax - other
             rows[:, e + 3] = cmax[k]
             rows[:, e + 4] = centroid if centroid is not None else cmax
-            if head is not None:
-                rows[:, e + 5] = head
+        if head is not None:
+            rows[:, len(BM25_FEATURES) + EMBED_FEATURES.index("head")] = head
         return rows

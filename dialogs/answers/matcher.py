@@ -116,7 +116,8 @@ def fit_plan(tset: TopicSet, *, embed: bool = True, typos: bool = True, negative
     c = Corpus.build(tset, negatives=negatives, typos=typos)
     enc = (encoder or get_encoder()) if embed else None
     mode = "combined" if enc is not None else "words"
-    use_head = head and enc is not None and len(set(c.emb_class.tolist())) > 1
+    # The classifier reads the embedding and the words; without the model, the words alone.
+    use_head = head and (enc is not None or word_features) and len(set(c.emb_class.tolist())) > 1
     options = dict(typos=typos, negatives=negatives, calibrate=calibrate, head=use_head, head_l2=head_l2,
                    words=word_features and use_head)
     key = cache.fit_key(mode=mode, options=options, texts=c.texts, owner=c.owner.tolist(),
@@ -170,7 +171,7 @@ class Matcher:
                 wf, words = WordFeatures.fit([c.docs[i] for i in c.emb_docs])
                 order = sorted(wf.vocab, key=wf.vocab.get)
                 fit["vocab"], fit["idf"] = np.array(order), wf.idf
-            emb64 = emb.astype(np.float64)
+            emb64 = None if emb is None else emb.astype(np.float64)
             fit["head_w"] = fit_head(emb64, words, c.emb_class, c.k + 1, options["head_l2"]).astype(np.float32)
             head = (emb64, words)
         if options["calibrate"]:
@@ -187,19 +188,20 @@ class Matcher:
         return self.corpus.terms(question)
 
     def _similarities(self, question: str, terms: list[str]):
-        """Cosine of the question to every embedded document and to each class's mean example,
-        and the classifier's log-probabilities (None, None, None without embeddings)."""
-        if self._emb is None:
-            return None, None, None
-        vec = self.encoder.encode_one(self.corpus.embed_text(question))
-        blas_on_one_thread()
-        sims = (self._emb @ vec).astype(np.float64)
-        vec = vec.astype(np.float64)
+        """Cosine of the question to every embedded document and to each class's mean example
+        (None, None without the model), and the classifier's log-probabilities (None without it)."""
+        sims = centroid = vec = None
+        if self._emb is not None:
+            vec = self.encoder.encode_one(self.corpus.embed_text(question))
+            blas_on_one_thread()
+            sims = (self._emb @ vec).astype(np.float64)
+            vec = vec.astype(np.float64)
+            centroid = self._feat.centroid_cos(vec)
         head = None
         if self._head_w is not None:
             words = self._words.row(terms) if self._words is not None else None
             head = head_logp(self._head_w, vec, words)
-        return sims, self._feat.centroid_cos(vec), head
+        return sims, centroid, head
 
     def score(self, question: str) -> Scored:
         c = self.corpus

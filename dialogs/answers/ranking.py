@@ -18,8 +18,10 @@ on (a pack without examples)."""
 
 
 def columns(mode: str, head: bool) -> np.ndarray:
-    """The feature columns the ranker reads: ``mode`` is ``words`` or ``combined``."""
-    embed = () if mode == "words" else EMBED_FEATURES if head else EMBED_FEATURES[:-1]
+    """The feature columns the ranker reads: ``mode`` is ``words`` or ``combined``; ``head``
+    whether the classifier's log-probability is one of them."""
+    embed = EMBED_FEATURES if mode != "words" else ()
+    embed = tuple(f for f in embed if f != "head") + (("head",) if head else ())
     cols = BM25_FEATURES + embed + ("length",)
     return np.array([FEATURES.index(c) for c in cols])
 
