@@ -5,6 +5,8 @@ Usage:
     python bench/bench_install.py --runs 7   # more pairs
     python bench/bench_install.py --install  # also time the README's run install in a new venv
                                              # (python3 -m venv, pip install -e .; warm pip cache)
+    python bench/bench_install.py --drop-caches  # as root: empty the OS file cache before each
+                                                 # cold run too, as after a reboot
 
 Size: everything under this interpreter's environment (``sys.prefix``), in MB of 2**20 bytes,
 as ``du -sm`` counts it, and the ten largest packages.
@@ -70,12 +72,20 @@ def ask_once(home: Path) -> tuple[float, str]:
     return took, out.stderr
 
 
-def first_answer(runs: int) -> None:
+def drop_caches() -> None:
+    os.sync()
+    with open("/proc/sys/vm/drop_caches", "w") as f:
+        f.write("3\n")
+
+
+def first_answer(runs: int, drop: bool) -> None:
     cold, warm, ratios = [], [], []
     notice = False
     for _ in range(runs):
         home = Path(tempfile.mkdtemp(prefix="infoshare-home-"))
         try:
+            if drop:
+                drop_caches()
             c, err = ask_once(home)
             notice |= "Preparing answers" in err
             w, _ = ask_once(home)
@@ -84,7 +94,7 @@ def first_answer(runs: int) -> None:
         cold.append(c)
         warm.append(w)
         ratios.append(c / w)
-    print(f"first `infoshare ask` ({runs} pairs): cold (empty home) median {statistics.median(cold):.2f} s "
+    print(f"first `infoshare ask` ({runs} pairs): cold (empty home{', OS file cache dropped' if drop else ''}) median {statistics.median(cold):.2f} s "
           f"[{min(cold):.2f}-{max(cold):.2f}], warm median {statistics.median(warm):.2f} s "
           f"[{min(warm):.2f}-{max(warm):.2f}]; cold/warm median {statistics.median(ratios):.2f}x (target <= 5x)"
           + ("; 'Preparing answers' shown" if notice else ""))
@@ -95,8 +105,10 @@ def install() -> None:
     try:
         t0 = time.perf_counter()
         subprocess.run([sys.executable, "-m", "venv", str(venv)], check=True)
-        subprocess.run([str(venv / "bin" / "pip"), "install", "-q", "-e", str(ROOT)], check=True,
-                       stdout=subprocess.DEVNULL)
+        out = subprocess.run([str(venv / "bin" / "pip"), "install", "-q", "-e", str(ROOT)],
+                             capture_output=True, text=True)
+        if out.returncode != 0:
+            raise SystemExit(f"pip install failed: {out.stderr[-1000:]}")
         took = time.perf_counter() - t0
         print(f"README's run install (venv + pip install -e ., warm pip cache): {took:.0f} s (target <= 60 s); "
               f"the new environment: {tree_mb(venv):.0f} MB (target <= 500)")
@@ -108,10 +120,11 @@ def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--runs", type=int, default=5)
     ap.add_argument("--install", action="store_true")
+    ap.add_argument("--drop-caches", action="store_true")
     args = ap.parse_args()
     print(f"machine: {machine()}")
     sizes()
-    first_answer(args.runs)
+    first_answer(args.runs, args.drop_caches)
     if args.install:
         install()
     return 0
