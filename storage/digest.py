@@ -368,6 +368,38 @@ def _verification_line(d: dict) -> str:
     return f"Record not verified for this digest (never checked). Chain head `{d['chain_head']}`"
 
 
+USER_TEXT_MAX = 300
+"""A reason or question from a user is shown at most this long in a digest (with an ellipsis)."""
+
+# Control characters, and the invisible ones that can make text read other than it was typed
+# (bidirectional overrides, zero-width characters).
+_UNSEEN = re.compile("[\x00-\x1f\x7f-\x9f\u200b\u200c\u200e\u200f\u2028\u2029\u202a-\u202e"
+                     "\u2060-\u2064\u2066-\u2069\ufeff]")
+_MARKDOWN = re.compile(r"([\\`*_\[\]|~])")
+
+
+def plain(text: str, limit: int = USER_TEXT_MAX) -> str:
+    """User text as one line of plain characters: control and invisible characters gone, white
+    space collapsed, at most ``limit`` characters."""
+    text = " ".join(_UNSEEN.sub(" ", str(text)).split())
+    return text if len(text) <= limit else text[:limit - 1].rstrip() + "\u2026"
+
+
+def user_markdown(text: str) -> str:
+    """User text to put in the Markdown digest that Slack and Teams render: :func:`plain`, then
+    ``&``, ``<`` and ``>`` as entities (so ``<!channel>`` or ``<https://x|label>`` reach no one
+    and link nowhere) and Markdown's marks escaped (no bold, links or images of a user's making)."""
+    text = plain(text).replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
+    return _MARKDOWN.sub(r"\\\1", text)
+
+
+def user_csv(text: str) -> str:
+    """User text for a CSV cell: :func:`plain`, and a leading ``= + - @`` quoted with ``'`` so a
+    spreadsheet never reads it as a formula."""
+    text = plain(text)
+    return "'" + text if text[:1] in ("=", "+", "-", "@") else text
+
+
 def render_markdown(d: dict) -> str:
     """The digest as Markdown (Slack and Teams render it; it reads as plain text too)."""
     prev = d["previous"]
@@ -398,14 +430,14 @@ def render_markdown(d: dict) -> str:
     capped = " (counted over the newest {:,})".format(REASONS_SCANNED) \
         if d["by_outcome"]["do_not_share"] > REASONS_SCANNED else ""
     out += ["", f"## Reasons given for not sharing{capped}", ""]
-    out += [f"- {r['reason']} ({r['count']})" for r in d["do_not_share_reasons"]] or ["- none"]
+    out += [f"- {user_markdown(r['reason'])} ({r['count']})" for r in d["do_not_share_reasons"]] or ["- none"]
     lwr = d["left_without_recording"]
     out += ["", f"## Left without recording ({lwr['count']})", ""]
-    out += [f"- {r['reason']} ({r['count']})" for r in lwr["reasons"]] or ["- none"]
+    out += [f"- {user_markdown(r['reason'])} ({r['count']})" for r in lwr["reasons"]] or ["- none"]
     out += ["", "## Most asked topics", ""]
     out += [f"- {t['topic']} ({t['pack_id']}): {t['count']}" for t in d["top_topics"]] or ["- none recorded"]
     out += ["", "## Questions the bot could not answer", ""]
-    out += [f"- \"{u['question']}\" ({u['count']}x; nearest topic {u['best_topic'] or 'none'})"
+    out += [f"- \"{user_markdown(u['question'])}\" ({u['count']}x; nearest topic {u['best_topic'] or 'none'})"
             for u in d["unanswered"]] or ["- none recorded"]
     out += ["", "## Packs due for review", ""]
     out += [_stale_line(p) for p in d["stale_packs"]] or ["- none: every pack was reviewed recently"]
@@ -435,13 +467,13 @@ def render_csv(d: dict) -> str:
     for a in d["attention"]["latest"]:
         w.writerow(["attention", a["ref"], a["outcome"], a["recorded_at"]])
     for r in d["do_not_share_reasons"]:
-        w.writerow(["do_not_share_reason", r["reason"], r["count"], ""])
+        w.writerow(["do_not_share_reason", user_csv(r["reason"]), r["count"], ""])
     for r in d["left_without_recording"]["reasons"]:
-        w.writerow(["left_without_recording_reason", r["reason"], r["count"], ""])
+        w.writerow(["left_without_recording_reason", user_csv(r["reason"]), r["count"], ""])
     for t in d["top_topics"]:
         w.writerow(["topic", t["topic"], t["count"], ""])
     for u in d["unanswered"]:
-        w.writerow(["unanswered", u["question"], u["count"], ""])
+        w.writerow(["unanswered", user_csv(u["question"]), u["count"], ""])
     for p in d["stale_packs"]:
         w.writerow(["stale_pack", p["pack_id"], p["reviewed"] or "", "superseded" if p.get("superseded") else ""])
     w.writerow(["chain", "head", d["chain_head"], ""])

@@ -78,3 +78,50 @@ async def test_no_targets_means_no_schedule(slack_server, slack_engine):
     await weekly.on_startup(None)
     assert weekly.task is None
     await asyncio.sleep(0)
+
+
+HOSTILE = ("<!channel> look *here* [prize](https://phish.example) <https://x.example|click> & "
+           "\x1b[31mred\u202e" + "z" * 5000)
+
+
+def leave_with_reason(engine, reason, user="U0000A11", channel="slack"):
+    engine.handle(channel, "D-hostile", user, Event("start", "hmg-2018"))
+    engine.handle(channel, "D-hostile", user, Event("answer", "unsure"))
+    engine.handle(channel, "D-hostile", user, Event("leave"))
+    engine.handle(channel, "D-hostile", user, Event("text", reason))
+
+
+def assert_defused(text):
+    for raw in ("<!channel>", "<https://", "[prize](", "*here*", "\x1b", "\u202e", "z" * 400):
+        assert raw not in text, raw
+    assert "&lt;!channel&gt;" in text and "&amp;" in text and "\\[prize\\]" in text
+
+
+async def test_user_text_in_the_slack_digest_mentions_no_one_and_links_nowhere(slack_server, slack_engine, slack_api):
+    leave_with_reason(slack_engine, HOSTILE[:480])
+    slack_engine.handle("slack", "D-q", "U0000A12", Event("text", "<!everyone> what about [this](https://phish.example)?"))
+    config = Config(digest_slack_channels=["C0LEADS01"], digest_lead_dms=False)
+    assert (await post_digest(slack_engine, config, Channels(slack=slack_server.channel)))["slack"] == 1
+    [post] = slack_api.of("chat.postMessage")[-1:]
+    for text in (post.args["text"], post.args["blocks"][0]["text"]):
+        assert_defused(text)
+        assert "<!everyone>" not in text and "&lt;!everyone&gt;" in text
+
+
+async def test_user_text_in_the_teams_digest_is_escaped(tmp_path, monkeypatch):
+    async with TeamsHarness(tmp_path, monkeypatch, leads=[USER["aadObjectId"]]) as h:
+        await h.post(h.message("help"))
+        leave_with_reason(h.engine, HOSTILE[:480], user=USER["aadObjectId"], channel="teams")
+        assert (await post_digest(h.engine, h.config, h.channels))["teams"] == 1
+        assert_defused(h.connector.of("send", PERSONAL)[-1]["body"]["text"])
+
+
+def test_the_csv_digest_has_no_control_characters_long_cells_or_formulas(tmp_path):
+    from storage.db import open_db
+    from storage.digest import USER_TEXT_MAX, build_digest, render_csv
+    from dialogs.conversation import Engine
+    engine = Engine(open_db(str(tmp_path / "d.db")))
+    leave_with_reason(engine, "=HYPERLINK(\"https://x.example\",\"open\") \x07" + "y" * 450, channel="console")
+    csv_text = render_csv(build_digest(engine.db))
+    row = next(line for line in csv_text.splitlines() if line.startswith("left_without_recording_reason"))
+    assert "'=HYPERLINK" in row and "\x07" not in row and len(row) < USER_TEXT_MAX + 60
