@@ -243,5 +243,10 @@ _register()
 
 
 def main() -> None:  # pragma: no cover - console script entry point
-    cli(prog_name="infoshare")
+    from storage.db import DatabaseProblem
+    try:
+        cli(prog_name="infoshare", standalone_mode=True)
+    except DatabaseProblem as exc:  # one line naming the file and the problem, never a traceback
+        click.echo(f"Error: {exc}", err=True)
+        sys.exit(2)
 

@@ -6,6 +6,7 @@
 from __future__ import annotations
 
 import json
+import sqlite3
 from pathlib import Path
 
 import click
@@ -16,7 +17,7 @@ from bot.cli import db_option as _db_option
 from bot.cli import get_config as _config
 from storage import audit as store
 from storage import gaps
-from storage.db import default_db_path, open_db
+from storage.db import DatabaseProblem, default_db_path, open_db
 
 
 class ChainBroken(click.ClickException):
@@ -25,12 +26,12 @@ class ChainBroken(click.ClickException):
     exit_code = 1
 
 
-def _existing_db(db_path: str | None):
+def _existing_db(db_path: str | None, readonly: bool = False):
     """Open a database that must already hold an audit record (a typo must not create a new one)."""
     path = db_path or default_db_path()
     if not Path(path).is_file():
         raise BadInput(f"no database at {path} (use --db or set INFOSHARE_DB)")
-    db = open_db(path)
+    db = open_db(path, readonly=readonly)
     if not db["decisions"].exists():
         raise BadInput(f"{path} holds no audit record (no decisions table)")
     return db
@@ -51,11 +52,24 @@ def verify(expected_head, as_json, db_path, config_path):
     """Recompute the hash chain; exit 1 naming the first altered, missing or inserted row.
 
     Every row's SHA-256 is recomputed from its fields and checked against the next row's link,
-    so changes are found even if the database's guard triggers were dropped first.
+    so changes are found even if the database's guard triggers were dropped first. The file's
+    own integrity (SQLite's integrity check: a corrupt page) is checked first. A read-only file
+    is verified too (the check is then not logged in it).
     """
     _config(config_path)
-    db = _existing_db(db_path)
-    result = store.verify_chain(db, expected_head=expected_head)
+    try:
+        db, readonly = _existing_db(db_path), False
+    except DatabaseProblem as exc:
+        if "read-only" not in str(exc):
+            raise
+        db, readonly = _existing_db(db_path, readonly=True), True  # checked, but the check is not logged
+    try:
+        problems = [r[0] for r in db.conn.execute("PRAGMA integrity_check(20)").fetchall()]
+    except sqlite3.DatabaseError as exc:
+        problems = [str(exc)]
+    if problems != ["ok"]:
+        raise ChainBroken(f"record NOT verified: the database file is damaged ({'; '.join(problems[:3])})")
+    result = store.verify_chain(db, expected_head=expected_head, record_check=not readonly)
     if as_json:
         click.echo(json.dumps(result.as_dict()))
     for warning in result.warnings:

@@ -25,6 +25,7 @@ def serve(host, port, dev, slack_socket_mode, db_path, config_path):
     from bot.server import build_app, is_loopback, load_channels
     if dev and not is_loopback(host):
         raise UsageProblem(f"--dev turns Teams authentication off, so it only binds a loopback address, not {host!r}")
+    _check_address(host, port)  # before anything starts: a bad address is one line, not a crash
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     from bot.cli import get_config
     from bot.digest_post import WeeklyDigest
@@ -44,7 +45,27 @@ def serve(host, port, dev, slack_socket_mode, db_path, config_path):
                + ((", Slack over Socket Mode" if channels.slack.socket_mode else ", /slack/events")
                   if channels.slack is not None else "")
                + (", /api/messages" if channels.teams is not None else "") + ")", err=True)
-    web.run_app(build_app(channels, WeeklyDigest(engine, config, channels), Housekeeping(engine, config)), host=host, port=port, print=None, access_log=None)
+    try:
+        web.run_app(build_app(channels, WeeklyDigest(engine, config, channels), Housekeeping(engine, config)),
+                    host=host, port=port, print=None, access_log=None)
+    except OSError as exc:  # the port is in use, or the address is not this machine's
+        raise UsageProblem(f"cannot listen on {host}:{port}: {exc.strerror or exc}") from None
+
+
+def _check_address(host: str, port: int) -> None:
+    """Refuse at once a ``--host`` that does not resolve or a port that cannot be bound."""
+    import socket
+    try:
+        infos = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)
+    except (socket.gaierror, UnicodeError) as exc:
+        raise UsageProblem(f"--host {host!r} does not resolve ({getattr(exc, 'strerror', None) or exc})") from None
+    family, kind, proto, _, addr = infos[0]
+    with socket.socket(family, kind, proto) as s:
+        s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            s.bind(addr)
+        except OSError as exc:
+            raise UsageProblem(f"cannot listen on {host}:{port}: {exc.strerror or exc}") from None
 
 
 @click.command("teams-package")

@@ -62,6 +62,51 @@ class Config:
         return user_id in self.leads.get(channel, [])
 
 
+_KINDS = {str: "a string in quotes", int: "a whole number", bool: "true or false (no quotes)"}
+
+
+class _Reader:
+    """Reads settings strictly: a value of the wrong type is an error naming its key, never
+    silently taken (``lead_dms = "false"`` is not false)."""
+
+    def __init__(self, path: Path, data: dict):
+        self.path, self.data = path, data
+
+    def _fail(self, key: str, expected: str, value: Any) -> ConfigError:
+        return ConfigError(f"{self.path}: {key} must be {expected}, not {value!r}")
+
+    def table(self, name: str) -> dict:
+        value = self.data.get(name, {})
+        if not isinstance(value, dict):
+            raise self._fail(f"[{name}]", "a table", value)
+        return value
+
+    def value(self, table: str, key: str, kind: type, default: Any) -> Any:
+        where = self.table(table) if table else self.data
+        value = where.get(key, default)
+        name = f"[{table}] {key}" if table else key
+        if not isinstance(value, kind) or (kind is int and isinstance(value, bool)):
+            raise self._fail(name, _KINDS[kind], value)
+        return value
+
+    def strings(self, table: str, key: str) -> list[str]:
+        value = self.table(table).get(key, [])
+        if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
+            raise self._fail(f"[{table}] {key}", 'a list of strings, like ["C0123ABCD"]', value)
+        return value
+
+    def mapping(self, table: str) -> dict[str, str]:
+        out = {}
+        for k, v in self.table(table).items():
+            if not isinstance(v, str):
+                raise self._fail(f"[{table}] {k}", _KINDS[str], v)
+            out[str(k)] = v
+        return out
+
+    def lists(self, table: str) -> dict[str, list[str]]:
+        return {str(k): self.strings(table, k) for k in self.table(table)}
+
+
 def load_config(path: str | os.PathLike[str] | None = None) -> Config:
     """Read the configuration; a missing default file gives the defaults, a missing named file is an error."""
     explicit = path or os.environ.get(CONFIG_ENV)
@@ -74,24 +119,24 @@ def load_config(path: str | os.PathLike[str] | None = None) -> Config:
         data = tomllib.loads(p.read_text(encoding="utf-8"))
     except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
         raise ConfigError(f"{p}: not valid TOML: {exc}") from None
-    try:
-        retention = data.get("retention", {})
-        digest = data.get("digest", {})
-        config = Config(
-            default_pack=str(data.get("default_pack", "hmg-2018")),
-            contacts={str(k): str(v) for k, v in data.get("contacts", {}).items()},
-            leads={str(k): [str(u) for u in v] for k, v in data.get("leads", {}).items()},
-            retention_days=int(retention.get("days", 2190)),
-            unanswered_days=int(retention.get("unanswered_days", 90)),
-            digest_schedule=str(digest.get("schedule", "MON 09:00")),
-            digest_slack_channels=[str(c) for c in digest.get("slack_channels", [])],
-            digest_teams_conversations=[str(c) for c in digest.get("teams_conversations", [])],
-            digest_lead_dms=bool(digest.get("lead_dms", True)),
-            digest_stale_after_days=int(digest.get("stale_after_days", 365)),
-            raw=data,
-        )
-    except (AttributeError, TypeError, ValueError) as exc:
-        raise ConfigError(f"{p}: {exc}") from None
+    read = _Reader(p, data)
+    config = Config(
+        default_pack=read.value("", "default_pack", str, "hmg-2018"),
+        contacts=read.mapping("contacts"),
+        leads=read.lists("leads"),
+        retention_days=read.value("retention", "days", int, 2190),
+        unanswered_days=read.value("retention", "unanswered_days", int, 90),
+        digest_schedule=read.value("digest", "schedule", str, "MON 09:00"),
+        digest_slack_channels=read.strings("digest", "slack_channels"),
+        digest_teams_conversations=read.strings("digest", "teams_conversations"),
+        digest_lead_dms=read.value("digest", "lead_dms", bool, True),
+        digest_stale_after_days=read.value("digest", "stale_after_days", int, 365),
+        raw=data,
+    )
+    from content.loader import pack_ids
+    if config.default_pack not in pack_ids():
+        raise ConfigError(f"{p}: default_pack {config.default_pack!r} is not an installed pack "
+                          f"(the packs: {', '.join(pack_ids())})")
     if config.unanswered_days < 1:
         raise ConfigError(f"{p}: [retention] unanswered_days must be at least 1, not {config.unanswered_days}")
     return config

@@ -26,7 +26,23 @@ def default_db_path() -> str:
     return os.environ.get("INFOSHARE_DB") or DEFAULT_DB
 
 
-def open_db(path: str | os.PathLike[str] | None = None) -> sqlite_utils.Database:
+class DatabaseProblem(Exception):
+    """The database file cannot be used as it is: the message names the file and what is wrong."""
+
+
+def _check_path(path: str) -> None:
+    p = Path(path)
+    if p.is_dir():
+        raise DatabaseProblem(f"{path}: is a directory, not a database file")
+    if not p.parent.is_dir():
+        raise DatabaseProblem(f"{path}: its folder {str(p.parent)!r} does not exist")
+    if p.exists() and not os.access(p, os.W_OK):
+        raise DatabaseProblem(f"{path}: the file is read-only (infoshare records decisions, so it must be writable)")
+    if not p.exists() and not os.access(p.parent, os.W_OK):
+        raise DatabaseProblem(f"{path}: cannot create the file, its folder is not writable")
+
+
+def open_db(path: str | os.PathLike[str] | None = None, readonly: bool = False) -> sqlite_utils.Database:
     """Open (creating if needed) the database with WAL, ``synchronous=FULL`` and a busy timeout.
 
     The connection runs in autocommit mode (``isolation_level=None``): every write that must be
@@ -34,18 +50,39 @@ def open_db(path: str | os.PathLike[str] | None = None) -> sqlite_utils.Database
     (see :func:`transaction`).
     """
     path = str(path or default_db_path())
-    if path != ":memory:":
-        Path(path).parent.mkdir(parents=True, exist_ok=True)
-    conn = sqlite3.connect(path, timeout=BUSY_TIMEOUT_MS / 1000, isolation_level=None,
-                           check_same_thread=False)
-    conn.execute(f"pragma busy_timeout = {BUSY_TIMEOUT_MS}")
-    if path != ":memory:":
-        conn.execute("pragma journal_mode = wal")
-    conn.execute("pragma synchronous = full")
-    conn.execute("pragma foreign_keys = on")
+    if path != ":memory:" and not readonly:
+        _check_path(path)
+    try:
+        if readonly:
+            if not Path(path).is_file():
+                raise DatabaseProblem(f"{path}: no such database file")
+            conn = sqlite3.connect(f"{Path(path).resolve().as_uri()}?mode=ro", uri=True,
+                                   timeout=BUSY_TIMEOUT_MS / 1000, isolation_level=None, check_same_thread=False)
+        else:
+            conn = sqlite3.connect(path, timeout=BUSY_TIMEOUT_MS / 1000, isolation_level=None,
+                                   check_same_thread=False)
+        conn.execute(f"pragma busy_timeout = {BUSY_TIMEOUT_MS}")
+        conn.execute("select count(*) from sqlite_master").fetchone()  # a file that is not SQLite fails here
+        if path != ":memory:" and not readonly:
+            conn.execute("pragma journal_mode = wal")
+        conn.execute("pragma synchronous = full")
+        conn.execute("pragma foreign_keys = on")
+    except sqlite3.DatabaseError as exc:
+        raise DatabaseProblem(f"{path}: {_plain_reason(exc)}") from None
     db = sqlite_utils.Database(conn)
     db.lock = threading.RLock()  # type: ignore[attr-defined]
     return db
+
+
+def _plain_reason(exc: sqlite3.DatabaseError) -> str:
+    text = str(exc)
+    if "not a database" in text:
+        return "not an SQLite database file (or encrypted)"
+    if "malformed" in text:
+        return "the database file is damaged (a corrupt page); restore it from a backup"
+    if "readonly" in text:
+        return "the file is read-only"
+    return text
 
 
 def db_lock(db: sqlite_utils.Database) -> threading.RLock:
