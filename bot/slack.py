@@ -93,8 +93,8 @@ USAGE = ("`/infoshare start [pack]` begins a decision \u00b7 `/infoshare ask <qu
 def signature_ok(secret: str, body: bytes, timestamp: str | None, signature: str | None,
                  now: float | None = None) -> bool:
     """Slack's v0 request signature over the raw bytes, and a timestamp at most five minutes off."""
-    if not secret or not timestamp or not signature or not timestamp.isdigit():
-        return False
+    if not secret or not timestamp or not signature or not (timestamp.isascii() and timestamp.isdigit()):
+        return False  # isdigit() alone takes Arabic-Indic, full-width and superscript digits
     if abs((time.time() if now is None else now) - int(timestamp)) > MAX_AGE:
         return False
     base = b"v0:" + timestamp.encode("ascii") + b":" + body
@@ -140,19 +140,51 @@ def parse_request(text: str, content_type: str | None) -> dict[str, Any] | None:
     if content_type == "application/json" or text.startswith("{"):
         try:
             parsed = json.loads(text)
-        except ValueError:
+        except (ValueError, RecursionError):  # RecursionError: nested too deep
             return None
-        return parsed if isinstance(parsed, dict) else None
+        return parsed if isinstance(parsed, dict) and not _shape_problem(parsed) else None
     params = parse_form(text)
     if params is None:
         return None
     if "payload" in params:
         try:
             payload = json.loads(params["payload"])
-        except ValueError:
+        except (ValueError, RecursionError):
             return None
-        return payload if isinstance(payload, dict) and payload.get("type") else None
+        ok = isinstance(payload, dict) and isinstance(payload.get("type"), str) and payload["type"]
+        return payload if ok and not _shape_problem(payload) else None
     return params
+
+
+def _is_id(value: Any) -> bool:
+    return isinstance(value, str) and 0 < len(value) <= 255
+
+
+def _shape_problem(body: dict[str, Any]) -> str | None:
+    """What is of the wrong shape in a signed body the listeners read, or None: every field
+    they use must be the type Slack sends, so no listener meets a number for a user id."""
+    kind = body.get("type")
+    if kind == "event_callback":
+        event = body.get("event")
+        if not isinstance(event, dict) or not isinstance(event.get("type"), str):
+            return "event"
+        if "event_id" in body and not _is_id(body["event_id"]):
+            return "event_id"
+        for key in ("user", "channel", "text", "ts", "channel_type", "subtype", "bot_id"):
+            if key in event and event[key] is not None and not isinstance(event[key], str):
+                return f"event.{key}"
+    elif kind in ("block_actions", "view_submission", "view_closed", "shortcut", "message_action"):
+        user = body.get("user")
+        if not isinstance(user, dict) or not _is_id(user.get("id")):
+            return "user"
+        if kind == "block_actions":
+            actions = body.get("actions")
+            if not isinstance(actions, list) or not actions or not all(
+                    isinstance(a, dict) and isinstance(a.get("action_id"), str) for a in actions):
+                return "actions"
+        if kind.startswith("view_") and not isinstance(body.get("view"), dict):
+            return "view"
+    return None
 
 
 def bolt_request(text: str, parsed: dict[str, Any], query: str, headers: dict[str, str]) -> AsyncBoltRequest:
@@ -600,10 +632,16 @@ class SlackChannel:
                 await self.on_error(exc, body, None)
 
     async def on_error(self, error: Exception, body: dict[str, Any], response) -> BoltResponse | None:
-        """The one place errors end: log the type, apologise, show where the conversation is."""
-        kind = body.get("type") or ("slash_command" if body.get("command") else "request")
+        """The one place errors end: log the type, apologise, show where the conversation is.
+        It never raises itself, whatever the body holds."""
+        body = body if isinstance(body, dict) else {}
+        kind = body.get("type") if isinstance(body.get("type"), str) else (
+            "slash_command" if body.get("command") else "request")
         log.error("Slack %s failed: %s", kind, type(error).__name__, exc_info=error)
-        user = _user_of(body)
+        try:
+            user = _user_of(body)
+        except Exception:  # noqa: BLE001 - a body of the wrong shape has no user to apologise to
+            user = None
         if user:
             task = asyncio.ensure_future(self._apologise(user))
             self._tasks.add(task)

@@ -244,7 +244,7 @@ class TeamsChannel:
             return _error(413, "request body too large")
         try:
             body = json.loads(raw)
-        except (ValueError, UnicodeDecodeError):
+        except (ValueError, UnicodeDecodeError, RecursionError):  # RecursionError: nested too deep
             return _error(400, "request body is not valid JSON")
         if not isinstance(body, dict) or not isinstance(body.get("type"), str) or not body["type"]:
             return _error(400, "request body is not an activity with a type")

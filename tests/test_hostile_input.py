@@ -1,0 +1,74 @@
+"""Malformed input through the running server: never a 5xx (issue 13, item 5)."""
+
+from __future__ import annotations
+
+import json
+import time
+from urllib.parse import urlencode
+
+import pytest
+
+from slack_mock import sign
+from teams_mock import TeamsHarness
+
+pytest_plugins = ["slack_mock"]
+
+DEEP = "[" * 100_000 + "]" * 100_000
+DEEP_OBJECT = '{"a":' * 20_000 + "1" + "}" * 20_000  # under the body caps, far past the parser's depth
+
+
+async def test_non_ascii_digits_in_the_slack_timestamp_are_refused_not_a_crash(alice):
+    body = json.dumps({"type": "event_callback", "event_id": "Ev-x", "event": {"type": "app_home_opened"}})
+    for ts in ("\u0661\u0667\u0660\u0660\u0660\u0660\u0660\u0660\u0660\u0660",  # Arabic-Indic digits
+               "\uff11\uff17\uff10\uff10\uff10\uff10\uff10\uff10\uff10\uff10",  # full-width digits
+               str(int(time.time())) + "\u00b2"):
+        headers = {"X-Slack-Request-Timestamp": ts, "X-Slack-Signature": "v0=" + "0" * 64}
+        resp = await alice.post(body, "application/json", headers=headers, signed=False)
+        assert resp.status in (400, 401), ts
+
+
+@pytest.mark.parametrize("body", [DEEP, DEEP_OBJECT], ids=["array", "object"])
+async def test_json_nested_100000_deep_on_slack_events_is_400(alice, body):
+    resp = await alice.post(body, "application/json", headers=sign(body), signed=False)
+    assert resp.status == 400
+
+
+@pytest.mark.parametrize("payload", [
+    {"type": "block_actions", "actions": [], "user": {"id": "U0ALICE01"}},
+    {"type": "block_actions", "actions": "click", "user": {"id": "U0ALICE01"}},
+    {"type": "block_actions", "actions": [{"action_id": 7}], "user": 12345},
+    {"type": "view_submission", "view": "not a view", "user": {"id": "U0ALICE01"}},
+    [1, 2, 3],
+    "just a string",
+], ids=["no-actions", "actions-a-string", "user-a-number", "view-a-string", "a-list", "a-string"])
+async def test_signed_interactions_of_the_wrong_shape_are_400(alice, payload):
+    body = urlencode({"payload": json.dumps(payload)})
+    resp = await alice.post(body, "application/x-www-form-urlencoded", headers=sign(body), signed=False)
+    assert resp.status == 400
+
+
+@pytest.mark.parametrize("event", [
+    {"type": "event_callback", "event_id": "Ev-1", "event": "a string"},
+    {"type": "event_callback", "event_id": "Ev-2", "event": {"type": "message", "user": 12345, "text": 5}},
+    {"type": "event_callback", "event_id": "Ev-3", "event": None},
+    {"type": "event_callback", "event_id": ["x"], "event": {"type": "message"}},
+], ids=["event-a-string", "user-a-number", "event-null", "event-id-a-list"])
+async def test_signed_events_of_the_wrong_shape_are_400(alice, event, slack_api):
+    body = json.dumps(event)
+    resp = await alice.post(body, "application/json", headers=sign(body), signed=False)
+    assert resp.status == 400
+    await slack_api.settle()
+    assert slack_api.of("chat.postMessage") == []  # no listener ran
+
+
+@pytest.mark.parametrize("body", [DEEP, DEEP_OBJECT], ids=["array", "object"])
+async def test_json_nested_100000_deep_on_teams_messages_is_400(tmp_path, monkeypatch, body):
+    async with TeamsHarness(tmp_path, monkeypatch) as h:
+        status = await h.post(None, raw=body.encode())
+        assert status == 400
+
+
+async def test_the_error_handler_itself_never_raises(slack_server):
+    channel = slack_server.channel
+    for body in ([1, 2], "text", {"event": "a string"}, {"event": {"user": 5}}, {"user": 5}, {"type": 7}, {}):
+        assert await channel.on_error(RuntimeError("made-up failure"), body, None) is None
