@@ -43,7 +43,8 @@ def make_engine(db_path: str | None, config_path: str | None):
     from dialogs.conversation import Engine
     config = get_config(config_path)
     db = open_db(db_path or default_db_path())
-    return Engine(db, contacts=config.contacts, default_pack=config.default_pack, is_lead=config.is_lead)
+    return Engine(db, contacts=config.contacts, default_pack=config.default_pack, is_lead=config.is_lead,
+                  digest_stale_after_days=config.digest_stale_after_days)
 
 
 def check_pack(pack: str | None) -> None:

@@ -182,14 +182,19 @@ def mine(user, channel, limit, as_json, db_path, config_path):
               help="Also write a PNG chart of outcomes per day to this file.")
 @click.option("--no-verify", is_flag=True,
               help="Do not recompute the chain (quicker on a large record); show the last check instead.")
+@click.option("--post", is_flag=True,
+              help="Post this week's digest now, as the schedule would, to the configured Slack channels, "
+                   "Teams conversations and leads' chats, and say where it went (to test the set-up).")
 @_db_option
 @_config_option
-def digest(week, since, until, fmt, chart, no_verify, db_path, config_path):
+def digest(week, since, until, fmt, chart, no_verify, post, db_path, config_path):
     """The leads' digest: decisions by outcome, pack and channel against the previous week,
     seek-advice and urgent decisions, reasons for not sharing, questions the bot could not
     answer, packs due for review, and whether the record verifies."""
     from storage import digest as digests
     config = _config(config_path)
+    if post:
+        return _post_now(db_path, config_path, config)
     db = _existing_db(db_path)
     try:
         d = digests.build_digest(db, week=week, since=since, until=until, verify=not no_verify,
@@ -205,3 +210,38 @@ def digest(week, since, until, fmt, chart, no_verify, db_path, config_path):
     if chart:
         Path(chart).write_bytes(digests.outcomes_chart_png(d))
         click.echo(f"chart written to {chart}", err=True)
+
+
+def _post_now(db_path, config_path, config) -> None:
+    """``digest --post``: bring up the channel adapters, post once, report each channel."""
+    import asyncio
+
+    from bot.cli import make_engine
+    from bot.digest_post import post_digest, targets
+    from bot.server import load_channels
+    _existing_db(db_path)
+    engine = make_engine(db_path, config_path)
+    channels = load_channels(engine, config, dev=False, host="127.0.0.1")
+    for name, why in channels.disabled.items():
+        click.echo(f"{name}: not enabled: {why}", err=True)
+    wanted = {name: len(targets(config, name)) if getattr(channels, name) is not None else 0
+              for name in ("slack", "teams")}
+    if not any(wanted.values()):
+        raise BadInput("nowhere to post: set [digest] slack_channels or teams_conversations, or name "
+                       "[leads] (with lead_dms = true), for a channel that is enabled")
+
+    async def run() -> dict[str, int]:
+        if channels.slack is not None:
+            await channels.slack.on_startup(None)
+        try:
+            return await post_digest(engine, config, channels)
+        finally:
+            if channels.slack is not None:
+                await channels.slack.on_cleanup(None)
+
+    sent = asyncio.run(run())
+    for name in ("slack", "teams"):
+        if wanted[name]:
+            click.echo(f"{name}: posted to {sent[name]} of {wanted[name]} target(s)")
+    if any(sent[n] < wanted[n] for n in wanted):
+        raise click.ClickException("some targets were not reached: the warnings above say which channel failed")

@@ -17,10 +17,13 @@ from storage.db import db_lock
 log = logging.getLogger("infoshare.digest")
 
 
-def _build(db) -> tuple[str, bytes]:
-    from storage.digest import build_digest, outcomes_chart_png, render_markdown
+def _build(engine) -> tuple[str, bytes]:
+    """The digest: counted under the database lock, its chain verified outside it."""
+    from storage.digest import build_digest, outcomes_chart_png, render_markdown, verify_apart
+    db = engine.db
     with db_lock(db):
-        d = build_digest(db)
+        d = build_digest(db, verify=False, stale_after_days=engine.digest_stale_after_days)
+    verify_apart(db, d)
     return render_markdown(d), outcomes_chart_png(d)
 
 
@@ -34,7 +37,7 @@ def targets(config, channel: str) -> list[str]:
 
 async def post_digest(engine, config, channels) -> dict[str, int]:
     """Build this week's digest once and post it everywhere configured; returns posts per channel."""
-    text, png = await asyncio.to_thread(_build, engine.db)
+    text, png = await asyncio.to_thread(_build, engine)
     sent = {"slack": 0, "teams": 0}
     if channels.slack is not None:
         for target in targets(config, "slack"):

@@ -15,13 +15,24 @@ from aiohttp import web
 
 log = logging.getLogger("infoshare.server")
 
-LOOPBACK_HOSTS = ("127.0.0.1", "localhost", "::1")
 MAX_BODY = 256 * 1024
 """Largest request body accepted on any route (Slack and Teams payloads are far smaller)."""
 
 
-def is_loopback(host: str) -> bool:
-    return host in LOOPBACK_HOSTS or host.startswith("127.")
+def is_loopback(host: str | None) -> bool:
+    """Whether ``host`` is a loopback address: ``localhost``, or an IP address (v4 or v6) that
+    parses as one. Names are never matched by their first characters: ``127.evil.example`` and
+    ``127.0.0.1.attacker.example`` are not loopback."""
+    import ipaddress
+    if not host:
+        return False
+    host = host.strip("[]")
+    if host.lower() in ("localhost", "localhost."):
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
 
 
 @dataclass

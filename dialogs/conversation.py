@@ -114,8 +114,11 @@ class Engine:
 
     def __init__(self, db: sqlite_utils.Database, contacts: dict[str, str] | None = None,
                  default_pack: str = DEFAULT_PACK,
-                 is_lead: Callable[[str, str], bool] | None = None):
+                 is_lead: Callable[[str, str], bool] | None = None,
+                 digest_stale_after_days: int | None = None):
+        from storage.digest import STALE_AFTER_DAYS
         self.db = db
+        self.digest_stale_after_days = digest_stale_after_days or STALE_AFTER_DAYS
         self.contacts = dict(contacts or {})
         self.default_pack = default_pack
         self.is_lead = is_lead or (lambda channel, user: False)
@@ -672,7 +675,10 @@ class _Turn:
         if not self.e.is_lead(self.channel, self.user_id):
             return [Reply("error", "Only the safeguarding leads named in this deployment's configuration can see digests.")]
         from storage.digest import build_digest, render_markdown
-        return [Reply("info", render_markdown(build_digest(self.e.db)), title="Weekly digest")]
+        # Within the turn, under the database lock: counts only, and the chain's last logged
+        # check (the scheduled digest and `infoshare audit verify` verify it, outside the lock).
+        d = build_digest(self.e.db, verify=False, stale_after_days=self.e.digest_stale_after_days)
+        return [Reply("info", render_markdown(d), title="Weekly digest")]
 
     # ---- what to show now -----------------------------------------------------------------
 

@@ -498,11 +498,16 @@ def verify_chain(db: sqlite_utils.Database, expected_head: str | None = None,
     if missing:
         result.warnings.append("guard trigger(s) missing: " + ", ".join(missing))
     if record_check:
-        with db_lock(db), transaction(db):
-            conn.execute("INSERT INTO audit_checks VALUES (?, ?, ?, ?, ?, ?)",
-                         [utc_iso(datetime.now(timezone.utc)), result.rows, result.head,
-                          int(result.ok), result.first_bad, result.problem])
+        log_check(db, result)
     return result
+
+
+def log_check(db: sqlite_utils.Database, result: "VerifyResult") -> None:
+    """Keep a verification's result in ``audit_checks`` (what a digest without one shows)."""
+    with db_lock(db), transaction(db):
+        db.conn.execute("INSERT INTO audit_checks VALUES (?, ?, ?, ?, ?, ?)",
+                        [utc_iso(datetime.now(timezone.utc)), result.rows, result.head,
+                         int(result.ok), result.first_bad, result.problem])
 
 
 def _verify(conn: sqlite3.Connection, expected_head: str | None) -> VerifyResult:

@@ -31,6 +31,7 @@ from typing import Any
 import sqlite_utils
 
 from storage import audit
+from storage.db import db_lock
 
 LONDON = audit.LONDON
 PACKS_DIR = Path(__file__).resolve().parent.parent / "content" / "packs"
@@ -334,6 +335,27 @@ def build_digest(db: sqlite_utils.Database, week: str | None = None, since: date
         "verified": verified,
         "verification": verification,
     }
+
+
+def verify_apart(db: sqlite_utils.Database, d: dict[str, Any]) -> dict[str, Any]:
+    """Verify the whole chain for digest ``d`` (built with ``verify=False``) on a read-only
+    connection of its own, so the caller need not hold the database lock for it (about 14 s a
+    million decisions, every channel waiting); then log the check and put it in ``d``."""
+    from storage.db import open_db
+    row = db.conn.execute("PRAGMA database_list").fetchone()
+    path = row[2] if row else ""
+    if not path:  # an in-memory database has no second connection
+        with db_lock(db):
+            result = audit.verify_chain(db, record_check=False)
+    else:
+        reader = open_db(path, readonly=True)
+        try:
+            result = audit.verify_chain(reader, record_check=False)
+        finally:
+            reader.conn.close()
+    audit.log_check(db, result)
+    d["verified"], d["verification"] = result.ok, result.as_dict()
+    return d
 
 
 # --- rendering ------------------------------------------------------------------------------

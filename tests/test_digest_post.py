@@ -125,3 +125,89 @@ def test_the_csv_digest_has_no_control_characters_long_cells_or_formulas(tmp_pat
     csv_text = render_csv(build_digest(engine.db))
     row = next(line for line in csv_text.splitlines() if line.startswith("left_without_recording_reason"))
     assert "'=HYPERLINK" in row and "\x07" not in row and len(row) < USER_TEXT_MAX + 60
+
+
+def test_the_scheduled_digest_verifies_the_chain_outside_the_database_lock(tmp_path, monkeypatch):
+    import threading
+
+    from bot import digest_post
+    from dialogs.conversation import Engine
+    from storage import audit
+    from storage.db import db_lock, open_db
+    engine = Engine(open_db(str(tmp_path / "d.db")))
+    leave_with_reason(engine, "made-up reason", channel="console")
+    free_during_verify = []
+    real = audit.verify_chain
+
+    def watched(db, *a, **k):
+        got = []
+
+        def try_lock():
+            lock = db_lock(engine.db)
+            got.append(lock.acquire(timeout=2))
+            if got[-1]:
+                lock.release()
+
+        t = threading.Thread(target=try_lock)
+        t.start()
+        t.join()
+        free_during_verify.append(got[0])
+        return real(db, *a, **k)
+
+    monkeypatch.setattr(audit, "verify_chain", watched)
+    text, _ = digest_post._build(engine)
+    assert free_during_verify == [True]  # another turn could run meanwhile
+    assert "Record verified: yes" in text
+    assert engine.db.execute("SELECT count(*) FROM audit_checks").fetchone()[0] == 1  # the check is logged
+
+
+def test_digests_use_the_configured_stale_after_days(tmp_path):
+    from bot import digest_post
+    from dialogs.conversation import Engine
+    from storage.db import open_db
+    lead = Engine(open_db(str(tmp_path / "s.db")), is_lead=lambda channel, user: True, digest_stale_after_days=1)
+    [chat] = lead.handle("console", "c", "lead1", Event("digest"))
+    due = chat.text.split("## Packs due for review", 1)[1].split("##", 1)[0]
+    assert "wirral" in due and "bromley" in due  # reviewed more than a day ago
+    text, _ = digest_post._build(lead)
+    assert "wirral" in text.split("## Packs due for review", 1)[1].split("##", 1)[0]
+    fresh = Engine(open_db(str(tmp_path / "s.db")), is_lead=lambda channel, user: True)  # the default, 365 days
+    [chat] = fresh.handle("console", "c", "lead1", Event("digest"))
+    due = chat.text.split("## Packs due for review", 1)[1].split("##", 1)[0]
+    assert "wirral" not in due and "bromley" not in due
+
+
+async def test_digest_post_sends_it_now_and_says_where(slack_env, slack_api, tmp_path):
+    import os
+    import sys
+
+    from storage import audit
+    from storage.db import open_db
+    db_path = tmp_path / "p.db"
+    audit.ensure_schema(open_db(db_path))
+    cfg = tmp_path / "infoshare.toml"
+    cfg.write_text('[leads]\nslack = ["ULEAD001"]\n[digest]\nslack_channels = ["C0LEADS01"]\n')
+    proc = await asyncio.create_subprocess_exec(
+        sys.executable, "-c", "from bot.cli import main; main()", "digest", "--post", "--db", str(db_path),
+        "--config", str(cfg), env={**os.environ, "HOME": str(tmp_path)},
+        stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE)
+    out, err = await asyncio.wait_for(proc.communicate(), 120)
+    assert proc.returncode == 0, err.decode()[-800:]
+    assert "slack: posted to 2 of 2 target(s)" in out.decode()
+    assert [p.args["channel"] for p in slack_api.of("chat.postMessage")] == ["C0LEADS01", dm_of("ULEAD001")]
+
+
+async def test_digest_post_with_nowhere_to_post_says_so(slack_env, tmp_path):
+    import os
+    import sys
+
+    from storage import audit
+    from storage.db import open_db
+    db_path = tmp_path / "p.db"
+    audit.ensure_schema(open_db(db_path))
+    proc = await asyncio.create_subprocess_exec(
+        sys.executable, "-c", "from bot.cli import main; main()", "digest", "--post", "--db", str(db_path),
+        env={**os.environ, "HOME": str(tmp_path), "INFOSHARE_CONFIG": ""}, cwd=str(tmp_path),
+        stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE)
+    _, err = await asyncio.wait_for(proc.communicate(), 120)
+    assert proc.returncode == 2 and "nowhere to post" in err.decode()

@@ -72,3 +72,20 @@ async def test_the_error_handler_itself_never_raises(slack_server):
     channel = slack_server.channel
     for body in ([1, 2], "text", {"event": "a string"}, {"event": {"user": 5}}, {"user": 5}, {"type": 7}, {}):
         assert await channel.on_error(RuntimeError("made-up failure"), body, None) is None
+
+
+def test_loopback_is_a_parsed_address_never_a_prefix():
+    from bot.server import is_loopback
+    for host in ("127.0.0.1", "127.1.2.3", "::1", "[::1]", "localhost", "LOCALHOST"):
+        assert is_loopback(host), host
+    for host in ("127.evil.example", "127.0.0.1.attacker.example", "localhost.evil.example", "10.0.0.1",
+                 "0.0.0.0", "", None, "::ffff:8.8.8.8"):
+        assert not is_loopback(host), host
+
+
+@pytest.mark.parametrize("url", ["http://127.0.0.1.attacker.example/", "http://127.evil.example:3978/"])
+async def test_dev_mode_replies_never_go_to_a_name_that_only_starts_like_loopback(tmp_path, monkeypatch, url):
+    async with TeamsHarness(tmp_path, monkeypatch) as h:
+        status = await h.post(h.message("help", serviceUrl=url))
+        assert status == 400
+        assert h.connector.calls == []
