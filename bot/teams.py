@@ -54,6 +54,8 @@ from pathlib import Path
 from typing import Any, Callable
 from urllib.parse import urlsplit
 
+from concurrent.futures import ThreadPoolExecutor
+
 from aiohttp import web
 from botbuilder.core import CardFactory, InvokeResponse, MessageFactory, TurnContext
 from botbuilder.core.teams import TeamsActivityHandler
@@ -105,6 +107,24 @@ class TeamsSettings:
         if kind in ("SingleTenant", "UserAssignedMSI") and not self.APP_TENANTID:
             return f"MicrosoftAppTenantId is not set (needed with MicrosoftAppType={kind})"
         return None
+
+
+TOKEN_CHECK_TIMEOUT = 10.0
+"""Seconds a Bot Framework token check may take before the request gets 503."""
+_TOKEN_CHECKS = ThreadPoolExecutor(max_workers=2, thread_name_prefix="infoshare-token-check")
+
+
+async def _check_token(auth, activity: Activity, header: str):
+    """botbuilder's token check, off the event loop and bounded in time.
+
+    Its signing-key refresh is a blocking HTTP call with no timeout, made on every request while
+    the keys are missing: on the event loop, one request while Microsoft's key endpoint hangs
+    froze every channel and ``/healthz``. Here it runs in a worker thread with a loop of its own;
+    past :data:`TOKEN_CHECK_TIMEOUT` the request fails closed (503) and the loop never waits.
+    At most two checks run at once, so a hung endpoint cannot use up the machine's threads."""
+    loop = asyncio.get_running_loop()
+    job = loop.run_in_executor(_TOKEN_CHECKS, lambda: asyncio.run(auth.authenticate_request(activity, header)))
+    return await asyncio.wait_for(job, TOKEN_CHECK_TIMEOUT)
 
 
 def from_env(engine, config, *, dev: bool = False, host: str = "127.0.0.1") -> "TeamsChannel | str":
@@ -257,7 +277,10 @@ class TeamsChannel:
             return _error(400, "activity does not match the Bot Framework schema")
         auth = self.adapter.bot_framework_authentication
         try:
-            result = await auth.authenticate_request(activity, request.headers.get("Authorization", ""))
+            result = await _check_token(auth, activity, request.headers.get("Authorization", ""))
+        except asyncio.TimeoutError:  # Microsoft's key endpoint did not answer in time: fail closed
+            log.warning("token check timed out after %.0f s", TOKEN_CHECK_TIMEOUT)
+            return _error(503, "could not check the Bot Framework token now")
         except PermissionError as exc:  # (an OSError, so first) no token, or not one for this bot
             log.warning("refused an activity: %s", type(exc).__name__)
             return _error(401, "missing or invalid Bot Framework token")
