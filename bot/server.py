@@ -53,9 +53,31 @@ async def healthz(request: web.Request) -> web.Response:
                               "teams": channels.teams is not None})
 
 
+class TypeOnly(logging.Filter):
+    """Keeps request bytes out of aiohttp's own log: a malformed request (an oversized
+    ``Authorization`` header, say) is logged by aiohttp with a traceback whose exception holds
+    the raw header, token and all. The record keeps its message and the exception's type only."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        if record.exc_info:
+            kind = record.exc_info[0].__name__ if record.exc_info[0] else "error"
+            record.msg, record.args = f"{record.getMessage()}: {kind}", ()
+            record.exc_info, record.exc_text, record.stack_info = None, None, None
+        return True
+
+
+def quiet_request_logs() -> None:
+    """Install :class:`TypeOnly` on aiohttp's server and access loggers (once)."""
+    for name in ("aiohttp.server", "aiohttp.web", "aiohttp.access"):
+        logger = logging.getLogger(name)
+        if not any(isinstance(f, TypeOnly) for f in logger.filters):
+            logger.addFilter(TypeOnly())
+
+
 def build_app(channels: Channels, *services: Any) -> web.Application:
     """The aiohttp application with a route for each enabled channel; ``services`` (the weekly
     digest, housekeeping) start and stop with it."""
+    quiet_request_logs()
     app = web.Application(client_max_size=MAX_BODY)
     app[CHANNELS] = channels
     app.router.add_get("/healthz", healthz)

@@ -130,3 +130,20 @@ async def test_a_hung_key_endpoint_never_freezes_the_server(tmp_path, monkeypatc
             assert h.connector.calls == []
     finally:
         hung.close()
+
+
+async def test_an_oversized_authorization_header_puts_no_token_bytes_in_the_log(tmp_path, monkeypatch, caplog):
+    import logging
+    import traceback
+    caplog.set_level(logging.DEBUG)
+    token = "MADEUPTOKENBYTES" * 2000
+    async with TeamsHarness(tmp_path, monkeypatch, app_id="00000000-0000-4000-8000-00000000c0de") as h:
+        assert await h.post(h.message("start"), headers={"Authorization": "Bearer " + token}) == 400
+        assert await h.post(h.message("start"), headers={"Authorization": "Bearer " + token[:6000]}) == 401
+    logged = []
+    for r in caplog.records:
+        logged.append(r.getMessage() + (r.exc_text or ""))
+        if r.exc_info:
+            logged.append("".join(traceback.format_exception(*r.exc_info)))
+    assert not any("MADEUPTOKEN" in text for text in logged)
+    assert any("Error handling request" in text for text in logged)  # the fault itself is still logged
