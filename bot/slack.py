@@ -514,7 +514,9 @@ class SlackChannel:
             event = Event("digest")
         else:
             event = Event("text", text)
-        replies = await self.turn(dm, user, event)
+        # A command's trigger_id is new for each use: a replayed signed request is processed once.
+        trigger = command.get("trigger_id")
+        replies = await self.turn(dm, user, event, once=f"slack:command:{user}:{trigger}" if trigger else None)
         if replies is None:
             return
         if channel != dm:
@@ -535,10 +537,11 @@ class SlackChannel:
             return
         container = body.get("container") or {}
         in_message = container.get("type") == "message" and not container.get("is_ephemeral")
-        dm = (body.get("channel") or {}).get("id") if in_message else None
-        dm = dm or await self.dm_of(user)
-        ts = container.get("message_ts") if in_message else None
-        once = "slack:click:" + hashlib.sha256(f"{action.get('action_id')}\0{raw}".encode()).hexdigest()[:32]
+        # Where to write is the user's own DM, never the channel the body names: a forged channel
+        # must not make the bot rewrite a message in someone else's conversation.
+        dm = await self.dm_of(user)
+        ts = container.get("message_ts") if in_message and (body.get("channel") or {}).get("id") == dm else None
+        once = "slack:click:" + hashlib.sha256(f"{user}\0{action.get('action_id')}\0{raw}".encode()).hexdigest()[:32]
         trigger = body.get("trigger_id")
         if "a" in data:
             await self.on_adapter_action(data, dm, user, ts, trigger, once)

@@ -147,3 +147,39 @@ async def test_an_oversized_authorization_header_puts_no_token_bytes_in_the_log(
             logged.append("".join(traceback.format_exception(*r.exc_info)))
     assert not any("MADEUPTOKEN" in text for text in logged)
     assert any("Error handling request" in text for text in logged)  # the fault itself is still logged
+
+
+async def test_a_replayed_signed_slash_command_is_processed_once(alice, slack_api, slack_db_path):
+    from storage.db import open_db
+    body = urlencode({"token": "legacy", "team_id": "T0001", "channel_id": alice.dm, "user_id": alice.user,
+                      "user_name": "tester", "command": "/infoshare", "text": "start hmg-2018", "api_app_id": "A0001",
+                      "response_url": f"{slack_api.url}response/9", "trigger_id": "trigger-replayed"})
+    headers = sign(body)
+    for _ in range(2):  # the same signed request twice, within Slack's five minutes
+        resp = await alice.post(body, "application/x-www-form-urlencoded", headers=headers, signed=False)
+        assert resp.status == 200
+    await slack_api.settle(0.5)
+    starts = [c for c in slack_api.of("chat.postMessage") if "immediate risk" in c.text.lower()]
+    assert len(starts) == 1
+    db = open_db(slack_db_path)
+    assert db.execute("SELECT count(*) FROM processed_events WHERE key LIKE 'slack:command:%:trigger-replayed'").fetchone()[0] == 1
+
+
+async def test_a_click_with_a_forged_channel_never_touches_another_conversation(alice, slack_api):
+    await alice.command("start hmg-2018")
+    first = await slack_api.next_call("chat.postMessage")
+    forged = "D0SOMEONE1"
+    block, el = __import__("slack_mock").find_button(first.args["blocks"], "No")
+    n = len(slack_api.calls)
+    await alice.interact({
+        "type": "block_actions", "container": {"type": "message", "message_ts": "1700000000.000100",
+                                               "channel_id": forged, "is_ephemeral": False},
+        "channel": {"id": forged}, "message": {"ts": "1700000000.000100", "blocks": first.args["blocks"]},
+        "actions": [{"type": "button", "action_id": el["action_id"], "block_id": block.get("block_id", "b"),
+                     "value": el["value"], "text": el["text"], "action_ts": f"{time.time():.6f}"}]})
+    await slack_api.settle(0.5)
+    later = slack_api.calls[n:]
+    assert later, "the click was not processed at all"
+    assert all(c.args.get("channel") != forged for c in later)
+    assert all(c.args.get("channel") in (alice.dm, None) or c.method not in ("chat.update", "chat.postMessage")
+               for c in later)
