@@ -66,7 +66,7 @@ from bot import teams_cards as cards
 from bot.server import MAX_BODY, is_loopback
 from dialogs.events import Event
 from storage import references
-from storage.conversations import seen_event
+from storage.conversations import seen_event, was_seen
 from storage.db import db_lock
 
 CHANNEL = "teams"
@@ -125,6 +125,13 @@ async def _check_token(auth, activity: Activity, header: str):
     loop = asyncio.get_running_loop()
     job = loop.run_in_executor(_TOKEN_CHECKS, lambda: asyncio.run(auth.authenticate_request(activity, header)))
     return await asyncio.wait_for(job, TOKEN_CHECK_TIMEOUT)
+
+
+def _delivery_key(activity: Activity) -> str | None:
+    """What makes an activity the same delivery: its conversation and id."""
+    if activity.id and activity.conversation and activity.conversation.id:
+        return f"{CHANNEL}:{activity.conversation.id}:{activity.id}"
+    return None
 
 
 def from_env(engine, config, *, dev: bool = False, host: str = "127.0.0.1") -> "TeamsChannel | str":
@@ -217,6 +224,7 @@ class _Bot(TeamsActivityHandler):
     async def on_turn(self, turn_context: TurnContext):
         if await self.channel.first_delivery(turn_context.activity):
             await super().on_turn(turn_context)
+            await self.channel.delivered(turn_context.activity)  # only once the turn is done
 
     async def on_message_activity(self, turn_context: TurnContext):
         await self.channel.on_message(turn_context)
@@ -304,9 +312,21 @@ class TeamsChannel:
     async def _db(self, fn: Callable[..., Any], *args: Any) -> Any:
         return await asyncio.to_thread(fn, *args)
 
+    def _was_seen_sync(self, key: str) -> bool:
+        with db_lock(self.db):
+            return was_seen(self.db, key)
+
     def _seen_sync(self, key: str) -> bool:
         with db_lock(self.db):
             return seen_event(self.db, key)
+
+    async def delivered(self, activity: Activity) -> None:
+        """Mark an activity processed once its turn is done (a message's turn already did, in
+        the same transaction as its state; this covers the others). A turn that failed is not
+        marked, so its redelivery is processed."""
+        key = _delivery_key(activity)
+        if key is not None:
+            await self._db(self._seen_sync, key)
 
     def _current_sync(self, conversation_id: str, user_id: str) -> list:
         with db_lock(self.db):
@@ -314,10 +334,10 @@ class TeamsChannel:
 
     async def first_delivery(self, activity: Activity) -> bool:
         """Remember the activity (and where to reach its conversation); False if it came before."""
-        if activity.id and activity.conversation:
-            if await self._db(self._seen_sync, f"{CHANNEL}:{activity.conversation.id}:{activity.id}"):
-                log.info("redelivered %s activity ignored", activity.type)
-                return False
+        key = _delivery_key(activity)
+        if key is not None and await self._db(self._was_seen_sync, key):
+            log.info("redelivered %s activity ignored", activity.type)
+            return False
         if activity.type in (ActivityTypes.message, ActivityTypes.conversation_update) and activity.conversation:
             await self._remember(activity)
         return True
@@ -362,7 +382,10 @@ class TeamsChannel:
     async def _turn(self, turn_context: TurnContext, conversation_id: str, user_id: str, event: Event, *,
                     clicked: str | None = None, submitted: Any = None) -> None:
         """One engine turn in a personal conversation, its replies sent (the live card updated in place)."""
-        replies = await self._db(self.engine.handle, CHANNEL, conversation_id, user_id, event)
+        replies = await self._db(self.engine.handle, CHANNEL, conversation_id, user_id, event,
+                                 _delivery_key(turn_context.activity))
+        if replies is None:  # another server (or a retry) processed this activity already
+            return
         current = None
         if any(r.kind == "form_errors" for r in replies):  # the form to draw the errors on
             current = await self._db(self._current_sync, conversation_id, user_id)

@@ -27,7 +27,7 @@ from dialogs.events import Choice, Event, Reply
 from dialogs.text import MAX_TEXT, clean_event, too_long
 from dialogs.walk import Walk, WalkModel, get_walk
 from storage import conversations
-from storage.db import db_lock, open_db  # noqa: F401  (open_db: doctest)
+from storage.db import db_lock, open_db, transaction  # noqa: F401  (open_db: doctest)
 
 ANSWER_LABELS = {"yes": "Yes", "no": "No", "unsure": "Not sure"}
 CURRENT = "\0current"
@@ -158,7 +158,11 @@ class Engine:
         turn, so a retried delivery or a double click is processed exactly once.
         """
         key = f"{channel}:{conversation_id}:{user_id}"
-        with self._lock(key), db_lock(self.db):
+        # One transaction for the whole turn, write lock first (BEGIN IMMEDIATE): the delivery key,
+        # the audit append and the state commit together or not at all, and a second server on the
+        # same database waits here, then finds the key and does nothing. A turn that fails leaves
+        # no trace, so its redelivery is processed.
+        with self._lock(key), db_lock(self.db), transaction(self.db):
             if once is not None and conversations.was_seen(self.db, once):
                 return None
             raw, version = conversations.load_state(self.db, key)

@@ -98,17 +98,32 @@ class transaction:
 
     IMMEDIATE takes the write lock up front, so two writers queue on the busy timeout instead
     of failing with "database is locked" half way through.
+
+    Inside another transaction it is a savepoint: the engine runs a whole turn in one transaction
+    (state, audit append and delivery key together), and the writes inside it nest.
     """
+
+    _count = 0
 
     def __init__(self, db: sqlite_utils.Database):
         self.conn = db.conn
+        self.savepoint: str | None = None
 
     def __enter__(self) -> sqlite3.Connection:
-        self.conn.execute("BEGIN IMMEDIATE")
+        if self.conn.in_transaction:
+            transaction._count += 1
+            self.savepoint = f"nested_{transaction._count}"
+            self.conn.execute(f"SAVEPOINT {self.savepoint}")
+        else:
+            self.conn.execute("BEGIN IMMEDIATE")
         return self.conn
 
     def __exit__(self, exc_type, exc, tb) -> None:
-        if exc_type is None:
+        if self.savepoint is not None:
+            if exc_type is not None:
+                self.conn.execute(f"ROLLBACK TO {self.savepoint}")
+            self.conn.execute(f"RELEASE {self.savepoint}")
+        elif exc_type is None:
             self.conn.execute("COMMIT")
         else:
             self.conn.execute("ROLLBACK")
