@@ -199,14 +199,18 @@ async def run_load(port: int, api: MockAPI | None, conversations: int, clicks: i
 
 
 async def wait_healthy(port: int, proc: subprocess.Popen, path: str) -> None:
+    """Until the server answers 200 and, for infoshare, says its answers are ready: the packs'
+    matchers are built in the background at start, and that CPU is not a click's."""
     async with aiohttp.ClientSession() as http:
-        for _ in range(200):
+        for _ in range(1200):
             if proc.poll() is not None:
                 raise RuntimeError(f"server exited with {proc.returncode}")
             try:
                 async with http.get(f"http://127.0.0.1:{port}{path}") as r:
                     if r.status == 200:
-                        return
+                        body = await r.json(content_type=None) if r.content_type == "application/json" else {}
+                        if body.get("answers", "ready") == "ready":
+                            return
             except aiohttp.ClientError:
                 pass
             await asyncio.sleep(0.05)

@@ -48,9 +48,15 @@ CHANNELS = web.AppKey("channels", Channels)
 
 
 async def healthz(request: web.Request) -> web.Response:
+    """200 with which channels are on, and whether every pack's answers are built yet
+    (``preparing`` while ``serve`` builds them in the background at start)."""
+    from content.loader import pack_ids
+    from dialogs.answers import is_ready
     channels = request.app[CHANNELS]
+    ready = all(is_ready(p) for p in pack_ids())
     return web.json_response({"status": "ok", "slack": channels.slack is not None,
-                              "teams": channels.teams is not None})
+                              "teams": channels.teams is not None,
+                              "answers": "ready" if ready else "preparing"})
 
 
 class TypeOnly(logging.Filter):

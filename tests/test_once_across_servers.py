@@ -95,3 +95,18 @@ async def test_a_teams_activity_whose_turn_failed_is_processed_when_redelivered(
         assert len(calls) == 2 and len(h.connector.calls) > sent_before
         await h.post(activity)  # a third delivery, after a turn that worked: ignored
         assert len(calls) == 2
+
+
+async def test_healthz_says_whether_the_answers_are_ready(tmp_path, monkeypatch):
+    from teams_mock import TeamsHarness
+
+    from content.loader import pack_ids
+    from dialogs import answers
+    monkeypatch.setattr(answers, "_MATCHERS", {})
+    async with TeamsHarness(tmp_path, monkeypatch) as h:
+        async with h.session.get(h.server.make_url("/healthz")) as resp:
+            assert resp.status == 200 and (await resp.json())["answers"] == "preparing"
+        h.engine.warm_up(every_pack=True).join(timeout=300)
+        async with h.session.get(h.server.make_url("/healthz")) as resp:
+            assert resp.status == 200 and (await resp.json())["answers"] == "ready"
+        assert set(answers._MATCHERS) == set(pack_ids())
