@@ -4,3 +4,17 @@ should read as well as the tests' own, so pytest rewrites them too (before any t
 import pytest
 
 pytest.register_assert_rewrite("slack_mock", "teams_mock")
+
+
+@pytest.fixture
+def db_path(tmp_path):
+    """A fresh SQLite file for one test (a test module may define its own)."""
+    return tmp_path / "infoshare.db"
+
+
+@pytest.fixture
+def engine(db_path):
+    """The conversation engine on :func:`db_path`, no contacts, no leads."""
+    from dialogs.conversation import Engine
+    from storage.db import open_db
+    return Engine(open_db(db_path))

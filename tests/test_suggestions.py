@@ -26,16 +26,6 @@ ROOT = Path(__file__).parents[1]
 VAGUE = "information sharing"  # the bot's whole field: it offers topics rather than guess (test_answers)
 
 
-@pytest.fixture
-def db_path(tmp_path):
-    return tmp_path / "infoshare.db"
-
-
-@pytest.fixture
-def engine(db_path):
-    return Engine(open_db(db_path))
-
-
 def say(engine, event):
     return engine.handle("console", "c1", "u-test", event)
 

@@ -21,16 +21,6 @@ NASTY = ("\x00", "\x1b", "\x07", "\x7f", "\x9b", "\r")
 ESCAPED = ("\\u0000", "\\u001b", "\\u0007", "\\u007f", "\\u009b", "[31m", "]0;")
 
 
-@pytest.fixture
-def db_path(tmp_path):
-    return tmp_path / "infoshare.db"
-
-
-@pytest.fixture
-def engine(db_path):
-    return Engine(open_db(db_path))
-
-
 def say(engine, event, conv="c1"):
     return engine.handle("console", conv, "u-test", event)
 
