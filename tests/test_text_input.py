@@ -10,7 +10,6 @@ import sqlite3
 
 import pytest
 
-from dialogs.conversation import Engine
 from dialogs.events import Event
 from dialogs.text import MAX_TEXT, clean_text
 from storage import audit
