@@ -32,8 +32,11 @@ people's questions are to them. With the classifier's penalty at 3e-5, of 0.5 to
 abstention (``bench/eval_answers.py``). 0.55 answers 1348 of 1387 development questions right
 and abstains on 359 of 368; 0.6 answers eight fewer right for one more abstention."""
 
-SUGGEST_MIN = 0.1
-"""When abstaining, offer topics whose probability reaches this as "did you mean"."""
+SUGGEST_MIN = 0.05
+"""When abstaining, offer topics whose probability reaches this as "did you mean". Off-topic
+questions score about 0 on every topic, so they still get none; a vague one ("information
+sharing") gets the two or three topics it might mean (at 0.1 after the last content round it
+got one, and not the general "when and how to share")."""
 
 SHORT_TERMS = 2
 """A question of at most this many content words ("consent", "information sharing") is answered
