@@ -158,6 +158,8 @@ class Engine:
         turn, so a retried delivery or a double click is processed exactly once.
         """
         key = f"{channel}:{conversation_id}:{user_id}"
+        if event.kind == "text":
+            self._answers_ready(key)
         # One transaction for the whole turn, write lock first (BEGIN IMMEDIATE): the delivery key,
         # the audit append and the state commit together or not at all, and a second server on the
         # same database waits here, then finds the key and does nothing. A turn that fails leaves
@@ -192,6 +194,20 @@ class Engine:
                 if r.token == CURRENT:
                     r.token = s.token
             return replies
+
+    def _answers_ready(self, key: str) -> None:
+        """Build the conversation's pack's matcher before the turn's transaction: on content a
+        deployment edited, the first build fits for tens of seconds, and that must not hold the
+        database's write lock (another server on the same file would wait for it)."""
+        from dialogs.answers import get_matcher, is_ready
+        with db_lock(self.db):
+            raw, _ = conversations.load_state(self.db, key)
+        pack = (raw or {}).get("pack") or self.default_pack
+        if isinstance(pack, str) and not is_ready(pack):
+            try:
+                get_matcher(pack, notify=self.notify)
+            except Exception:  # noqa: BLE001 - an unknown pack: the turn itself says so
+                pass
 
     def current(self, channel: str, conversation_id: str, user_id: str) -> list[Reply]:
         """Show where the conversation is now, changing nothing."""

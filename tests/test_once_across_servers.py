@@ -110,3 +110,32 @@ async def test_healthz_says_whether_the_answers_are_ready(tmp_path, monkeypatch)
         async with h.session.get(h.server.make_url("/healthz")) as resp:
             assert resp.status == 200 and (await resp.json())["answers"] == "ready"
         assert set(answers._MATCHERS) == set(pack_ids())
+
+
+def test_a_question_that_waits_for_a_fit_holds_no_write_lock_meanwhile(tmp_path, monkeypatch):
+    """Content a deployment edited is fitted on the first question; another server on the same
+    file must be able to write while that runs (it is done before the turn's transaction)."""
+    import sqlite3
+
+    from dialogs import answers
+    db_path = tmp_path / "fit.db"
+    engine = Engine(open_db(db_path))
+    engine.handle("slack", "D-fit", "U0TWO0001", Event("start", "wirral"))
+    other = sqlite3.connect(db_path, timeout=0.2, isolation_level=None)
+    could_write = []
+    real = answers.Matcher
+
+    def fitting(tset, **k):
+        try:
+            other.execute("BEGIN IMMEDIATE")
+            other.execute("ROLLBACK")
+            could_write.append(True)
+        except sqlite3.OperationalError:
+            could_write.append(False)
+        return real(tset, **k)
+
+    monkeypatch.setattr(answers, "_MATCHERS", {})
+    monkeypatch.setattr(answers, "Matcher", fitting)
+    replies = engine.handle("slack", "D-fit", "U0TWO0001", Event("text", "what's Clare's Law?"))
+    assert could_write == [True]
+    assert any(r.kind == "answer" for r in replies)
