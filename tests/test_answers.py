@@ -1,7 +1,6 @@
 """The myth-busting matcher: what a user gets back for a question."""
 
 import csv
-import importlib.util
 import os
 import json
 import subprocess
@@ -536,3 +535,18 @@ def test_words_only_keeps_the_classifier_over_the_words():
     words = {p: answers.Matcher(load_topic_set(p), embed=False) for p in {p for p, _, _ in rows}}
     right = sum(words[p].ask(q).topic == e for p, e, q in rows)
     assert right / len(rows) >= 0.88
+
+
+def test_the_classifier_weights_give_scikit_learns_probabilities_for_two_classes_or_many():
+    from scipy import sparse
+
+    from dialogs.answers.classifier import _design, _head_model, fit_head, head_logp
+    rng = np.random.default_rng(0)
+    x = rng.normal(size=(60, 5))
+    words = sparse.csr_matrix(rng.random((60, 4)) > 0.6, dtype=float)
+    for classes in (2, 4):
+        y = np.arange(60) % classes
+        w = fit_head(x, words, y, classes)
+        ref = _head_model(len(y), 3e-5).fit(_design(x, words), y).predict_log_proba(_design(x, words))
+        ours = np.stack([head_logp(w, x[i], words[i].toarray()[0]) for i in range(60)])
+        assert np.allclose(ours, ref, atol=1e-6), classes

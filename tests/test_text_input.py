@@ -71,16 +71,21 @@ def test_a_stored_unanswered_question_has_no_control_characters(engine, db_path)
     assert_clean_file(db_path)
 
 
-def test_record_fields_typed_or_from_a_form_are_stored_clean(engine, db_path):
-    say(engine, Event("start", "hmg-2018"))
+def record_values(engine, **overrides):
+    """Walk to a share outcome, open the record form and fill it validly (``overrides`` win)."""
     for a in ("no", "yes", "yes"):
         say(engine, Event("answer", a))
     form = say(engine, Event("record"))[0].form
     valid = {f["id"]: [c["value"] for c in f.get("choices", [])] for f in form}
     values = {"categories": valid["categories"][:1], "recipient": valid["recipient"][0],
-              "purpose": valid["purpose"][0], "lawful_basis": "consent\x00", "informed": "yes",
-              "case_ref": "CASE\x00-\x1b[31m77\x07",
-              "reason": "Parent agreed\x07 in writing;\x1b[2J\r\nreferral made\tthe same day\x00."}
+              "purpose": valid["purpose"][0], "lawful_basis": "consent", "informed": "yes"}
+    return {**values, **overrides}
+
+
+def test_record_fields_typed_or_from_a_form_are_stored_clean(engine, db_path):
+    say(engine, Event("start", "hmg-2018"))
+    values = record_values(engine, lawful_basis="consent\x00", case_ref="CASE\x00-\x1b[31m77\x07",
+                           reason="Parent agreed\x07 in writing;\x1b[2J\r\nreferral made\tthe same day\x00.")
     summary = say(engine, Event("record_submit", values=values))[-1]
     assert summary.kind == "summary"
     assert "CASE-77" in [v for _k, v in summary.facts]
@@ -110,13 +115,7 @@ def test_text_over_the_limit_is_refused_and_nothing_is_stored(engine, db_path):
     assert replies[-1].kind == "question" and replies[-1].token == before
     assert list_unanswered(open_db(db_path), "2000-01-01", "2100-01-01") == []
 
-    for a in ("no", "yes", "yes"):
-        say(engine, Event("answer", a))
-    form = say(engine, Event("record"))[0].form
-    valid = {f["id"]: [c["value"] for c in f.get("choices", [])] for f in form}
-    values = {"categories": valid["categories"][:1], "recipient": valid["recipient"][0],
-              "purpose": valid["purpose"][0], "lawful_basis": "consent", "informed": "yes",
-              "case_ref": "CASE-1", "reason": "r" * (MAX_TEXT + 1)}
+    values = record_values(engine, case_ref="CASE-1", reason="r" * (MAX_TEXT + 1))
     errors = say(engine, Event("record_submit", values=values))
     assert [r.kind for r in errors] == ["form_errors"]
     assert errors[0].errors == {"reason": f"Please keep this to {MAX_TEXT} characters or fewer (it is {MAX_TEXT + 1})."}

@@ -88,8 +88,11 @@ def _head_model(n: int, l2: float):
 
 def _full_weights(model, classes: int) -> np.ndarray:
     """(columns + 1, classes) weights, bias last; a class the fit never saw scores ``LOGP_FLOOR``."""
-    coef = model.coef_ if len(model.classes_) > 2 else np.vstack([-model.coef_, model.coef_])
-    bias = model.intercept_ if len(model.classes_) > 2 else np.array([-model.intercept_[0], model.intercept_[0]])
+    if len(model.classes_) > 2:
+        coef, bias = model.coef_, model.intercept_
+    else:  # binary: p(second) = sigmoid(z), which is softmax over the logits (0, z)
+        coef = np.vstack([np.zeros_like(model.coef_), model.coef_])
+        bias = np.array([0.0, model.intercept_[0]])
     w = np.zeros((coef.shape[1] + 1, classes))
     w[-1] = LOGP_FLOOR
     w[:-1, model.classes_] = coef.T
