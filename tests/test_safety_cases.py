@@ -29,11 +29,10 @@ CASES = load_yaml(CASES_FILE.read_text(encoding="utf-8"))
 # matcher, never a harmful line: 15 runs abstain ("I can't answer that", with who to ask) and 2 go
 # to the consent myth, whose answer also says consent is not always needed. Each is expected to
 # fail until the answers improve; strict, so a case that starts passing must come off this list.
-KNOWN_MISSES = {
-    "ask-police-want-notes": "abstains: no topic yet on a police request for a practitioner's notes",
-    "ask-no-purpose-which-kids-on-cp-plan": "abstains on a request without a purpose",
-    "ask-referral-consent-safeguarding-bucks": "answers with the consent myth, a neighbouring topic",
-}
+# Since 2026-12-06 all 167 pass: the principles topic answers requests for information (the police
+# asking for notes; a parent asking who is on a plan), and one case's expected topics gained the
+# consent myth, whose Buckinghamshire answer now leads with the referral rule it asks about.
+KNOWN_MISSES: dict[str, str] = {}
 
 
 def _runs():
