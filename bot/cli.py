@@ -209,6 +209,45 @@ def content_prepare(packs):
         click.echo(f"wrote {path}")
 
 
+@content.command("diagram")
+@click.option("--pack", default=None, help=f"The pack whose flow to draw (default: {DEFAULT_PACK}).")
+@click.option("--dialog", is_flag=True, help="Draw the conversation's phases instead of a pack's flow.")
+@click.option("--format", "fmt", type=click.Choice(["mermaid", "svg", "png"]), default="mermaid", show_default=True,
+              help="Mermaid text (pastes into GitHub, GitLab or mermaid.live), or a picture (needs Graphviz).")
+@click.option("--out", type=click.Path(dir_okay=False), default=None,
+              help="Write to this file (default: Mermaid to the terminal; svg/png to <pack>.<format>).")
+def content_diagram(pack, dialog, fmt, out):
+    """Draw a pack's flow (or, with --dialog, the conversation's phases) from its state machine,
+    to lay beside the partnership's own flowchart."""
+    from dialogs.phases import diagram
+    from dialogs.walk import get_walk
+    if dialog and pack:
+        raise UsageProblem("Give --pack or --dialog, not both.")
+    check_pack(pack)
+    name = "dialog" if dialog else (pack or DEFAULT_PACK)
+    engine = "mermaid" if fmt == "mermaid" else "graphviz"
+    try:
+        graph = diagram(engine) if dialog else get_walk(name).diagram(engine)
+    except ImportError as exc:
+        raise UsageProblem(f"--format {fmt} needs Graphviz ({exc}): pip install 'infoshare[diagrams]', and the "
+                           f"'dot' program (apt install graphviz). --format mermaid needs nothing more.") from None
+    if fmt == "mermaid":
+        text = graph.draw(None)
+        if out:
+            Path(out).write_text(text, encoding="utf-8")
+            click.echo(f"wrote {out}")
+        else:
+            click.echo(text, nl=False)
+        return
+    out = out or f"{name}.{fmt}"
+    try:
+        graph.draw(out, format=fmt, prog="dot")
+    except Exception as exc:  # graphviz's ExecutableNotFound and friends: one line, no traceback
+        raise UsageProblem(f"Could not draw {out} with Graphviz ({type(exc).__name__}): is 'dot' installed "
+                           f"(apt install graphviz)? --format mermaid needs nothing more.") from None
+    click.echo(f"wrote {out}")
+
+
 @content.command("packs")
 def content_packs():
     """List the packs with their sources and dates."""

@@ -24,12 +24,21 @@ import sqlite_utils
 
 from content.loader import DEFAULT_PACK, UnknownPack, load_pack, pack_ids
 from dialogs.events import Choice, Event, Reply
+from dialogs.phases import UNRECORDED, accepts, move
 from dialogs.text import MAX_TEXT, clean_event, too_long
 from dialogs.walk import Walk, WalkModel, get_walk
 from storage import conversations
 from storage.db import db_lock, open_db, transaction  # noqa: F401  (open_db: doctest)
 
 ANSWER_LABELS = {"yes": "Yes", "no": "No", "unsure": "Not sure"}
+_NOT_NOW = {
+    "record": "There is no outcome to record yet.",
+    "choose": "There is no record field waiting. Nothing was changed.",
+    "record_submit": "This form belongs to a decision that is no longer open. Nothing was changed.",
+    "edit": "There is no summary to change.",
+    "confirm": "There is nothing waiting to be confirmed. Nothing was recorded.",
+}
+"""What an event a phase does not take is answered with (:data:`dialogs.phases.ACCEPTS`)."""
 CURRENT = "\0current"
 """Placeholder token, replaced by the conversation's token after the turn is counted."""
 
@@ -265,7 +274,17 @@ class _Turn:
         handler = getattr(self, f"on_{ev.kind}", None)
         if handler is None:
             return [Reply("error", f"I don't understand the action {ev.kind!r}. Type 'help' to see what I can do.")]
+        if not accepts(self.s.phase, ev.kind):
+            return self.not_now(ev)
         return handler(ev)
+
+    def not_now(self, ev: Event) -> list[Reply]:
+        """An event the conversation's phase does not take (:data:`dialogs.phases.ACCEPTS`): a
+        yes or no with no question waiting, a stale button. Says so; changes nothing."""
+        if ev.kind == "answer":
+            return self.nothing_to_answer()
+        replies = [Reply("error", _NOT_NOW[ev.kind])]
+        return replies if ev.kind == "record_submit" else replies + self.prompt()
 
     def refuse_long(self, ev: Event, long: dict[str, int]) -> list[Reply]:
         """Text over :data:`MAX_TEXT` characters: say so and the limit; change and store nothing."""
@@ -292,11 +311,11 @@ class _Turn:
         if self.s.phase == "record" and self.s.field:
             word = WORDS.get(n, ("", None))[0]
             if word not in ("back", "restart", "start", "help", "why", "leave", "where"):
-                return self.on_choose(Event("choose", self.s.field, values={"value": text}))
+                return self.dispatch(Event("choose", self.s.field, values={"value": text}))
         if self.s.phase == "confirm" and n in ("yes", "y"):
-            return self.on_confirm(ev)
+            return self.dispatch(Event("confirm"))
         if self.s.phase == "confirm" and n in ("no", "n"):
-            return self.on_edit(ev)
+            return self.dispatch(Event("edit"))
         m = re.fullmatch(r"(?:start|begin)\s+(\S+)", n)
         if m:
             return self.on_start(Event("start", m.group(1)))
@@ -321,7 +340,7 @@ class _Turn:
 
     def begin(self, pack_id: str) -> list[Reply]:
         s = self.s
-        s.pack, s.phase, s.node = pack_id, "walk", load_pack(pack_id).start
+        s.pack, s.phase, s.node = pack_id, move(s.phase, "begin"), load_pack(pack_id).start
         s.history, s.record, s.field, s.leave_then = [], {}, None, None
         s.walk_id = uuid.uuid4().hex[:8]
         pack = load_pack(pack_id)
@@ -339,7 +358,7 @@ class _Turn:
 
     def on_answer(self, ev: Event) -> list[Reply]:
         s = self.s
-        if s.phase != "walk" or not s.node:
+        if not s.node:
             return self.nothing_to_answer()
         if ev.value not in ANSWER_LABELS:
             return [Reply("error", f"{ev.value!r} is not an answer here: use Yes, No or Not sure. Nothing was changed.")] + self.prompt()
@@ -347,7 +366,7 @@ class _Turn:
         self.walk.answer(model, ev.value)
         s.node, s.history = model.state, model.history
         if self.walk.is_outcome(s.node):
-            s.phase = "outcome"
+            s.phase = move(s.phase, "reach_outcome")
         return self.prompt()
 
     def nothing_to_answer(self) -> list[Reply]:
@@ -378,20 +397,20 @@ class _Turn:
             if i > 0:
                 s.field = ids[i - 1]
                 return self.prompt()
-            s.phase, s.field, s.record = "outcome", None, {}
+            s.phase, s.field, s.record = move(s.phase, "back_to_outcome"), None, {}
             return self.prompt()
         if s.phase == "confirm":
-            s.phase, s.field = "record", self.fields()[-1]["id"]
+            s.phase, s.field = move(s.phase, "edit"), self.fields()[-1]["id"]
             return self.prompt()
         if s.phase == "leaving":
-            s.phase, s.leave_then = "outcome", None
+            s.phase, s.leave_then = move(s.phase, "back_to_outcome"), None
             return self.prompt()
         if s.phase not in ("walk", "outcome"):
             return [Reply("info", "There is nothing to go back to. Type 'start' to begin a decision.")]
         model = WalkModel(state=s.node or "", history=s.history)
         if not self.walk.back(model):
             return [Reply("info", "You are at the first question already.")] + self.prompt()
-        s.node, s.history, s.phase = model.state, model.history, "walk"
+        s.node, s.history, s.phase = model.state, model.history, move(s.phase, "step_back")
         return self.prompt()
 
     def on_why(self, ev: Event) -> list[Reply]:
@@ -449,9 +468,7 @@ class _Turn:
 
     def on_record(self, ev: Event) -> list[Reply]:
         s = self.s
-        if s.phase not in ("outcome", "leaving"):
-            return [Reply("error", "There is no outcome to record yet.")] + self.prompt()
-        s.phase, s.record, s.leave_then = "record", {}, None
+        s.phase, s.record, s.leave_then = move(s.phase, "open_record"), {}, None
         s.field = self.fields()[0]["id"]
         rec = load_pack(s.pack).record
         form = Reply("record_form", rec["text"], title="Record the decision", citations=rec["cite"],
@@ -464,8 +481,6 @@ class _Turn:
 
     def on_choose(self, ev: Event) -> list[Reply]:
         s = self.s
-        if s.phase != "record":
-            return [Reply("error", "There is no record field waiting. Nothing was changed.")] + self.prompt()
         fields = {f["id"]: f for f in self.fields()}
         fid = ev.value or s.field
         if fid not in fields:
@@ -480,14 +495,12 @@ class _Turn:
         if i + 1 < len(ids):
             s.field = ids[i + 1]
             return notes + self.prompt()
-        s.phase, s.field = "confirm", None
+        s.phase, s.field = move(s.phase, "review"), None
         return notes + self.prompt()
 
     def on_record_submit(self, ev: Event) -> list[Reply]:
         """All fields at once (a Slack modal, a Teams card): validate, then show the summary."""
         s = self.s
-        if s.phase not in ("record", "outcome"):
-            return [Reply("error", "This form belongs to a decision that is no longer open. Nothing was changed.")]
         values = dict(ev.values or {})
         saved = dict(s.record)
         s.record = {}
@@ -505,7 +518,7 @@ class _Turn:
         if errors:
             s.record = saved
             return [Reply("form_errors", "Please correct the highlighted fields.", errors=errors, token=CURRENT)]
-        s.phase, s.field = "confirm", None
+        s.phase, s.field = move(s.phase, "review"), None
         return notes + self.prompt()
 
     def clean(self, f: dict[str, Any], raw: Any) -> tuple[Any, str | None, list[Reply]]:
@@ -551,17 +564,13 @@ class _Turn:
         return (picked if f["kind"] == "multi" else picked[0]), None, []
 
     def on_edit(self, ev: Event) -> list[Reply]:
-        if self.s.phase != "confirm":
-            return [Reply("error", "There is no summary to change.")] + self.prompt()
-        self.s.phase, self.s.field = "record", self.fields()[0]["id"]
+        self.s.phase, self.s.field = move(self.s.phase, "edit"), self.fields()[0]["id"]
         return self.prompt()
 
     def on_confirm(self, ev: Event) -> list[Reply]:
         s = self.s
-        if s.phase != "confirm":
-            return [Reply("error", "There is nothing waiting to be confirmed. Nothing was recorded.")] + self.prompt()
         row = self.write_record("decision", s.record)
-        s.phase, s.last_ref = "done", row["ref"]
+        s.phase, s.last_ref = move(s.phase, "recorded"), row["ref"]
         return [Reply("recorded", f"Recorded. Your decision reference is {row['ref']}. Keep it with the case notes.",
                       title="Decision recorded", ref=row["ref"])] + self.prompt()
 
@@ -577,16 +586,16 @@ class _Turn:
     # ---- leaving without recording ---------------------------------------------------------
 
     def unrecorded(self) -> bool:
-        return self.s.phase in ("outcome", "record", "confirm", "leaving")
+        return self.s.phase in UNRECORDED
 
     def ask_leave_reason(self, then: str | None) -> list[Reply]:
-        self.s.phase, self.s.leave_then = "leaving", then
+        self.s.phase, self.s.leave_then = move(self.s.phase, "ask_reason"), then
         return self.prompt()
 
     def on_leave(self, ev: Event) -> list[Reply]:
         if not self.unrecorded():
             if self.s.phase == "walk":
-                self.s.phase = "idle"
+                self.s.phase = move(self.s.phase, "stop")
                 return [Reply("info", "Stopped. No outcome was reached, so there is nothing to record. "
                               "Type 'start' to begin again.")]
             return [Reply("info", "There is nothing in progress.")]
@@ -598,7 +607,7 @@ class _Turn:
             return [Reply("error", error)] + self.prompt()
         then = self.s.leave_then
         row = self.write_record("left_without_recording", {"reason": value})
-        self.s.phase, self.s.last_ref, self.s.leave_then = "done", row["ref"], None
+        self.s.phase, self.s.last_ref, self.s.leave_then = move(self.s.phase, "recorded"), row["ref"], None
         replies = notes + [Reply("recorded", f"Noted: you left without recording the decision. Your reason is "
                                  f"recorded under reference {row['ref']}.", title="Reason recorded", ref=row["ref"])]
         if then and then.startswith("start:"):

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from functools import lru_cache
+from typing import Any
 
 from transitions import Machine, MachineError
 
@@ -38,13 +39,13 @@ class Walk:
 
     def __init__(self, pack: Pack):
         self.pack = pack
-        transitions = [
+        self.transitions = [
             {"trigger": ans, "source": nid, "dest": edge.get("next") or edge["outcome"]}
             for nid, node in pack.nodes.items()
             for ans, edge in node["answers"].items()
         ]
         self.machine = Machine(model=None, states=list(pack.nodes) + list(OUTCOMES),
-                               transitions=transitions, initial=pack.start,
+                               transitions=self.transitions, initial=pack.start,
                                auto_transitions=False, send_event=False)
 
     def is_outcome(self, state: str) -> bool:
@@ -86,6 +87,13 @@ class Walk:
     def bases_for(self, model: WalkModel) -> list[str]:
         """Lawful bases named on the edge that reached the outcome (empty when none)."""
         return list(self.last_edge(model).get("bases", []) or [])
+
+    def diagram(self, engine: str = "mermaid") -> Any:
+        """The pack's flow drawn from this machine: questions, answers and outcomes."""
+        from dialogs.phases import draw
+        states = [(nid, node["question"]) for nid, node in self.pack.nodes.items()]
+        states += [(o, self.pack.outcomes[o]["title"]) for o in OUTCOMES]
+        return draw(states, self.transitions, self.pack.start, self.pack.title, engine)
 
     def paths(self) -> list[tuple[list[tuple[str, str]], str]]:
         """Every path from the start to an outcome: ``([(node, answer), ...], outcome)``."""
