@@ -10,14 +10,13 @@ Example:
 
 from __future__ import annotations
 
-import re
 from collections import deque
-from functools import lru_cache
 from pathlib import Path
 from typing import Any, Iterator
 
 from content.loader import ANSWERS, OUTCOMES, PACKS_DIR, PackError, UnknownPack, load_pack_from, pack_ids
-from content.sources import documents, whole_heading
+from content.citations import check_citations, check_text
+from content.topics import check_topics
 
 REQUIRED_META = ("id", "title", "issuer", "source_file", "source_date", "reviewed", "version")
 FIELD_KINDS = ("multi", "single", "text")
@@ -25,119 +24,6 @@ START_NODE = "immediate_risk"
 URGENT = "urgent_action"
 EMERGENCY_NUMBER = "999"
 """The one number the guidance itself gives: every urgent outcome shows it."""
-COPY_RUN = 12
-"""A run of this many words found verbatim in a seed counts as copied guidance text."""
-
-_QUOTES = str.maketrans({"\u2019": "'", "\u2018": "'", "\u201c": '"', "\u201d": '"', "\u2013": "-", "\u2014": "-"})
-
-
-def normalise(text: str) -> str:
-    """Case-fold, straighten quotes and dashes, collapse whitespace."""
-    return " ".join(text.translate(_QUOTES).casefold().split())
-
-
-@lru_cache(maxsize=32)
-def _seed_lines(path: str) -> tuple[str, ...]:
-    return tuple(n for n in (normalise(line) for line in Path(path).read_text(encoding="utf-8").splitlines()) if n)
-
-
-@lru_cache(maxsize=32)
-def _seed_runs(path: str) -> frozenset[tuple[str, ...]]:
-    words = re.findall(r"[a-z0-9']+", normalise(Path(path).read_text(encoding="utf-8")))
-    return frozenset(tuple(words[i:i + COPY_RUN]) for i in range(len(words) - COPY_RUN + 1))
-
-
-_CONNECTIVES = frozenset("a an and as at be by for from in of on or such the to with".split())
-
-
-@lru_cache(maxsize=32)
-def _seed_text(path: str) -> str:
-    return normalise(Path(path).read_text(encoding="utf-8"))
-
-
-@lru_cache(maxsize=32)
-def _seed_raw_lines(path: str) -> tuple[str, ...]:
-    """The seed's non-blank lines as they stand (case kept: a lower-case start means a line carries on)."""
-    return tuple(line.strip() for line in Path(path).read_text(encoding="utf-8").splitlines() if line.strip())
-
-
-def heading_is_cut(seed_path: Path, section: str) -> bool:
-    """True when no line of the seed holds ``section`` as a whole heading: every line that starts
-    with it goes on past it, or it ends on a joining word, or the next line carries on in lower case."""
-    ends_whole = normalise(section)[-1:] in ".:?"
-    wanted = normalise(section).rstrip(" .:?")
-    raw = _seed_raw_lines(str(seed_path))
-    for i, line in enumerate(raw):
-        norm = normalise(line)
-        if not norm.startswith(wanted) or norm[len(wanted):].strip(" .:?*"):
-            continue
-        following = raw[i + 1] if i + 1 < len(raw) else ""
-        if (ends_whole or wanted.split()[-1] not in _CONNECTIVES) and not following[:1].islower():
-            return False
-    return True
-
-
-def heading_in_seed(seed_path: Path, section: str) -> bool:
-    """True when a line of the seed starts with ``section``, or holds it and is at most 30 chars longer."""
-    wanted = normalise(section)
-    if len(wanted) < 3:
-        return False
-    return any(line.startswith(wanted) or (wanted in line and len(line) <= len(wanted) + 30)
-               for line in _seed_lines(str(seed_path)))
-
-
-def copied_run(seed_path: Path, text: str) -> str | None:
-    """The first run of :data:`COPY_RUN` words of ``text`` that stands verbatim in the seed, if any."""
-    words = re.findall(r"[a-z0-9']+", normalise(text))
-    runs = _seed_runs(str(seed_path))
-    for i in range(len(words) - COPY_RUN + 1):
-        if tuple(words[i:i + COPY_RUN]) in runs:
-            return " ".join(words[i:i + COPY_RUN])
-    return None
-
-
-def check_citations(where: str, cite: Any, seeds_dir: Path | None) -> Iterator[str]:
-    """Problems with one ``cite`` list: missing, malformed, or (with ``seeds_dir``) not in its seed."""
-    if not cite or not isinstance(cite, list):
-        yield f"{where}: missing citation"
-        return
-    for c in cite:
-        if not isinstance(c, dict) or not c.get("seed") or not c.get("section"):
-            yield f"{where}: citation needs 'seed' and 'section': {c!r}"
-            continue
-        if seeds_dir is not None:
-            seed = seeds_dir / str(c["seed"])
-            if not seed.is_file():
-                yield f"{where}: cited seed file not found: {c['seed']}"
-            elif not heading_in_seed(seed, str(c["section"])):
-                yield f"{where}: section heading not found in {c['seed']}: {c['section']!r}"
-            else:
-                yield from _check_shown_heading(where, seed, str(c["section"]))
-        if str(c["seed"]) not in documents():
-            yield f"{where}: no document name for {c['seed']} in content/sources.yaml"
-
-
-def _check_shown_heading(where: str, seed: Path, section: str) -> Iterator[str]:
-    """The heading users see must be whole, and really in the seed."""
-    shown = whole_heading(seed.name, section)
-    if normalise(shown).rstrip(" :") == normalise(section).rstrip(" :"):
-        if heading_is_cut(seed, section):
-            yield (f"{where}: heading {section!r} is cut short in {seed.name}: give it whole under "
-                   f"'headings' in content/sources.yaml")
-    elif normalise(shown) not in _seed_text(str(seed)):
-        yield f"{where}: the whole heading in content/sources.yaml is not in {seed.name}: {shown!r}"
-
-
-def check_text(where: str, item: Any, key: str, seeds: list[Path]) -> Iterator[str]:
-    """Problems with a required text: missing, or copied word for word from a seed."""
-    text = item.get(key) if isinstance(item, dict) else None
-    if not isinstance(text, str) or not text.strip():
-        yield f"{where}: missing {key}"
-        return
-    for seed in seeds:
-        run = copied_run(seed, text)
-        if run:
-            yield f"{where}: {key} copies the guidance word for word ({seed.name}): '{run} ...'"
 
 
 def _cited_item(where: str, item: Any, keys: tuple[str, ...], seeds_dir: Path | None,
@@ -346,10 +232,5 @@ def check_packs(packs_dir: Path = PACKS_DIR, seeds_dir: Path | None = None) -> l
 
 
 def check_all(seeds_dir: Path | None = None, packs_dir: Path = PACKS_DIR) -> list[str]:
-    """Packs and (when the topics module is present) topics."""
-    problems = check_packs(packs_dir, seeds_dir)
-    try:
-        from content.topics import check_topics
-    except ImportError:
-        return problems
-    return problems + list(check_topics(str(seeds_dir) if seeds_dir else None))
+    """Packs and topics."""
+    return check_packs(packs_dir, seeds_dir) + list(check_topics(str(seeds_dir) if seeds_dir else None))

@@ -22,7 +22,7 @@ from typing import Any
 
 import yaml
 
-from content.check import check_citations, check_text
+from content.citations import check_citations, check_text
 from content.loader import DEFAULT_PACK, UnknownPack, pack_ids
 
 TOPICS_DIR = Path(__file__).parent / "topics"

@@ -5,7 +5,7 @@ from pathlib import Path
 
 import pytest
 
-from content.check import heading_in_seed
+from content.citations import heading_in_seed
 from content.loader import UnknownPack
 from content.topics import (PACK_TOPICS, REQUIRED_TOPICS, TOPICS_DIR, check_topics, count_sentences,
                             known_packs, load_topics)
