@@ -72,8 +72,10 @@ MAX_AGE = 5 * 60
 """Oldest request accepted, in seconds (Slack's own advice)."""
 PROMPTS = ("question", "outcome", "record_field", "summary")
 """Reply kinds that show where a conversation is (the engine puts them last)."""
-WORK_SLOTS = 4
-"""Listeners doing their work after the ack at the same time (the rest wait their turn)."""
+WORK_SLOTS = 8
+"""Listeners doing their work after the ack at the same time (the rest wait their turn): enough
+for clicks to share commits (:class:`~storage.db.GroupCommit`), few enough that new requests
+are still acknowledged at once under load (ack p99 under 50 ms flat out, bench/bench_slack.py)."""
 MAX_LIVE = 10_000
 """Conversations whose live message is remembered (in memory) to take its buttons away later."""
 
