@@ -62,7 +62,7 @@ from slack_sdk.web.async_client import AsyncWebClient
 
 from bot import slack_blocks as kit
 from dialogs.events import Event, Reply
-from storage.db import db_lock
+from storage.db import GroupCommit, db_lock
 
 log = logging.getLogger("infoshare.slack")
 
@@ -72,8 +72,10 @@ MAX_AGE = 5 * 60
 """Oldest request accepted, in seconds (Slack's own advice)."""
 PROMPTS = ("question", "outcome", "record_field", "summary")
 """Reply kinds that show where a conversation is (the engine puts them last)."""
-WORK_SLOTS = 4
-"""Listeners doing their work after the ack at the same time (the rest wait their turn)."""
+WORK_SLOTS = 8
+"""Listeners doing their work after the ack at the same time (the rest wait their turn): enough
+for clicks to share commits (:class:`~storage.db.GroupCommit`), few enough that new requests
+are still acknowledged at once under load (ack p99 under 50 ms flat out, bench/bench_slack.py)."""
 MAX_LIVE = 10_000
 """Conversations whose live message is remembered (in memory) to take its buttons away later."""
 
@@ -251,6 +253,8 @@ class SlackChannel:
         self._session: aiohttp.ClientSession | None = None
         self._tasks: set[asyncio.Task] = set()
         self._worker = ThreadPoolExecutor(max_workers=1, thread_name_prefix="infoshare-slack")
+        self._asker = ThreadPoolExecutor(max_workers=1, thread_name_prefix="infoshare-slack-ask")
+        self._commits: GroupCommit | None = None  # the clicks' turns (started with the server)
         self._slots = asyncio.Semaphore(WORK_SLOTS)
         # Bolt's own signature check is off because :meth:`handle`, the only way a request reaches
         # Bolt over HTTP, has already checked it on the raw bytes (HMAC once per click, not twice).
@@ -297,6 +301,7 @@ class SlackChannel:
 
     async def on_startup(self, app: web.Application) -> None:
         """Share one HTTP session for Web API calls; connect Socket Mode when it is used."""
+        self._commits = GroupCommit(self.engine.db, name="infoshare-slack-turns")
         self._session = aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=30))
         self.client.session = self._session
         if not self.socket_mode:
@@ -328,6 +333,10 @@ class SlackChannel:
             self._session = None
             self.client.session = None
         self._worker.shutdown(wait=False)
+        self._asker.shutdown(wait=False)
+        if self._commits is not None:
+            self._commits.close()
+            self._commits = None
 
     # ---- the engine (in a worker thread: it is synchronous SQLite) -------------------------
 
@@ -336,8 +345,19 @@ class SlackChannel:
 
         The replies end with where the conversation now is (unless they already show it), so a
         message updated in place always has the buttons that move it on.
+
+        Typed words run on a thread of their own: the question matcher (milliseconds) runs there,
+        outside the database lock, so a question never delays another user's click. Clicks and
+        commands run in :class:`~storage.db.GroupCommit` batches: the turns queued while one
+        commit is written share the next commit (one fsync for many clicks), each turn still
+        atomic on its own and reported only once committed.
         """
-        return await self.in_worker(self._turn, dm, user, event, once)
+        if event.kind == "text":
+            return await asyncio.get_running_loop().run_in_executor(
+                self._asker, functools.partial(self._turn, dm, user, event, once))
+        if self._commits is None:  # not started as a server (tests that call the channel directly)
+            return await self.in_worker(self._turn, dm, user, event, once)
+        return await asyncio.wrap_future(self._commits.submit(self._turn, dm, user, event, once))
 
     async def in_worker(self, fn, *args):
         """Run ``fn`` (engine and SQLite work) off the event loop, on the adapter's one worker thread.

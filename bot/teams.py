@@ -12,7 +12,9 @@ What happens to one request:
 2. The Bot Framework token is checked by ``ConfigurationBotFrameworkAuthentication``. With an
    app id configured, no token or a bad one is refused (401) before anything is stored. Without
    an app id, which :func:`from_env` only allows with ``--dev`` on a loopback address, nothing is
-   checked and replies may only go to a loopback ``serviceUrl``.
+   checked and replies may only go to a loopback ``serviceUrl``. The token signing keys are
+   fetched by :class:`SigningKeys` in the background (at start, then every six hours), never on a
+   request: while they cannot be had, a request gets 503 at once.
 3. ``CloudAdapter.process_activity`` runs the turn. A redelivered activity (same conversation
    and activity id) is seen once (:func:`storage.conversations.seen_event`) and ignored after.
    In a personal chat the activity becomes a core :class:`~dialogs.events.Event`, the engine
@@ -46,6 +48,7 @@ import json
 import logging
 import os
 import re
+import time
 import traceback
 import zipfile
 from dataclasses import dataclass
@@ -56,11 +59,15 @@ from urllib.parse import urlsplit
 
 from concurrent.futures import ThreadPoolExecutor
 
+import aiohttp
 from aiohttp import web
 from botbuilder.core import CardFactory, InvokeResponse, MessageFactory, TurnContext
 from botbuilder.core.teams import TeamsActivityHandler
 from botbuilder.integration.aiohttp import CloudAdapter, ConfigurationBotFrameworkAuthentication
 from botbuilder.schema import Activity, ActivityTypes, ChannelAccount, ConversationParameters, ConversationReference
+from botframework.connector.auth import AuthenticationConstants
+from botframework.connector.auth.jwt_token_extractor import JwtTokenExtractor, _OpenIdConfig
+from jwt.algorithms import RSAAlgorithm
 
 from bot import teams_cards as cards
 from bot.server import MAX_BODY, is_loopback
@@ -113,15 +120,160 @@ TOKEN_CHECK_TIMEOUT = 10.0
 """Seconds a Bot Framework token check may take before the request gets 503."""
 _TOKEN_CHECKS = ThreadPoolExecutor(max_workers=2, thread_name_prefix="infoshare-token-check")
 
+KEY_REFRESH_SECONDS = 6 * 3600.0
+"""How often the token signing keys are fetched again once they are loaded."""
+KEY_RETRY_SECONDS = 60.0
+"""How soon a failed fetch of the signing keys is tried again."""
+KEY_FETCH_TIMEOUT = 10.0
+"""Seconds one fetch of a key document may take."""
+KEY_MAX_AGE = 24 * 3600.0
+"""Keys older than this (botbuilder's own limit: a day) are not used: requests get 503 until a
+fetch succeeds."""
+KEY_SOURCES = {url: url for url in (AuthenticationConstants.TO_BOT_FROM_CHANNEL_OPENID_METADATA_URL,
+                                    AuthenticationConstants.TO_BOT_FROM_EMULATOR_OPENID_METADATA_URL)}
+"""The OpenID metadata documents botbuilder takes signing keys from (Teams' tokens; the
+Emulator's and skills'), each with where to fetch it (the same address, except in tests)."""
+_MAX_KEY_DOCUMENT = 1024 * 1024
+
+
+class KeysUnavailable(OSError):
+    """The token signing keys have not been fetched yet, or not for a day: the request gets 503."""
+
+
+class UnknownSigningKey(Exception):
+    """The token names a signing key that the published keys do not hold: the request gets 401."""
+
+
+class _KeptKeys:
+    """One metadata document's signing keys, in botbuilder's key cache in place of its own
+    ``_OpenIdMetadata``: ``get`` answers from memory and never fetches (botbuilder's fetches with
+    a blocking ``requests.get`` without a timeout, on the request that finds the keys old)."""
+
+    def __init__(self) -> None:
+        self.keys: dict[str, _OpenIdConfig] = {}
+        self.loaded_at: float | None = None
+
+    def fresh(self) -> bool:
+        return self.loaded_at is not None and time.monotonic() - self.loaded_at <= KEY_MAX_AGE
+
+    async def get(self, key_id: str) -> _OpenIdConfig:
+        if not self.fresh():
+            raise KeysUnavailable("the Bot Framework token signing keys are not available")
+        key = self.keys.get(key_id)
+        if key is None:
+            raise UnknownSigningKey()
+        return key
+
+
+async def _fetch_json(http: aiohttp.ClientSession, url: str) -> Any:
+    if urlsplit(url).scheme not in ("http", "https"):
+        raise ValueError("not an http(s) address")
+    async with http.get(url) as resp:
+        resp.raise_for_status()
+        data = await resp.content.read(_MAX_KEY_DOCUMENT + 1)
+    if len(data) > _MAX_KEY_DOCUMENT:
+        raise ValueError("key document too large")
+    return json.loads(data)
+
+
+def _parse_keys(jwks: Any) -> dict[str, _OpenIdConfig]:
+    """The usable RSA keys of a JWKS document, by key id (a key that does not parse is left out)."""
+    keys = {}
+    for jwk in jwks["keys"]:
+        if isinstance(jwk, dict) and isinstance(jwk.get("kid"), str):
+            try:
+                keys[jwk["kid"]] = _OpenIdConfig(RSAAlgorithm.from_jwk(json.dumps(jwk)), jwk.get("endorsements") or [])
+            except Exception:  # noqa: BLE001 - another key type, or a garbled one
+                continue
+    if not keys:
+        raise ValueError("no usable signing keys")
+    return keys
+
+
+class SigningKeys:
+    """Keeps the Bot Framework token signing keys fresh in the background, off every request.
+
+    At start and then every :data:`KEY_REFRESH_SECONDS` (every :data:`KEY_RETRY_SECONDS` after a
+    failure) each document in :data:`KEY_SOURCES` and the key set it names are fetched on the
+    event loop with aiohttp, each fetch bounded by :data:`KEY_FETCH_TIMEOUT`: no thread waits on
+    Microsoft's endpoint, and a request's token check only reads memory. While the keys are
+    missing (the endpoint is down at start, or has been for a day) token checks fail at once
+    with :class:`KeysUnavailable`, which the channel answers with 503.
+
+    Example (the channel does this at server start and stop)::
+
+        keys = SigningKeys()
+        await keys.start()   # botbuilder's key cache now reads from ``keys``
+        ...
+        await keys.stop()
+    """
+
+    def __init__(self, sources: dict[str, str] | None = None):
+        self.sources = dict(KEY_SOURCES if sources is None else sources)
+        self.kept = {url: _KeptKeys() for url in self.sources}
+        self._replaced: dict[str, Any] = {}
+        self._task: asyncio.Task | None = None
+
+    @property
+    def ready(self) -> bool:
+        return all(k.fresh() for k in self.kept.values())
+
+    async def start(self) -> None:
+        for url, kept in self.kept.items():  # botbuilder looks keys up by document address
+            self._replaced[url] = JwtTokenExtractor.metadataCache.get(url)
+            JwtTokenExtractor.metadataCache[url] = kept
+        self._task = asyncio.ensure_future(self._keep_fresh())
+
+    async def stop(self) -> None:
+        if self._task is not None:
+            self._task.cancel()
+            try:
+                await self._task
+            except asyncio.CancelledError:
+                pass
+            self._task = None
+        for url, before in self._replaced.items():
+            if JwtTokenExtractor.metadataCache.get(url) is self.kept[url]:
+                if before is None:
+                    JwtTokenExtractor.metadataCache.pop(url, None)
+                else:
+                    JwtTokenExtractor.metadataCache[url] = before
+        self._replaced.clear()
+
+    async def _keep_fresh(self) -> None:
+        timeout = aiohttp.ClientTimeout(total=KEY_FETCH_TIMEOUT)
+        async with aiohttp.ClientSession(timeout=timeout, trust_env=True) as http:
+            while True:
+                ok = await self.refresh(http)
+                await asyncio.sleep(KEY_REFRESH_SECONDS if ok else KEY_RETRY_SECONDS)
+
+    async def refresh(self, http: aiohttp.ClientSession) -> bool:
+        """Fetch every document's keys once; True if all were fetched."""
+        done = await asyncio.gather(*(self._refresh_one(http, url) for url in self.sources))
+        return all(done)
+
+    async def _refresh_one(self, http: aiohttp.ClientSession, url: str) -> bool:
+        kept = self.kept[url]
+        try:
+            metadata = await _fetch_json(http, self.sources[url])
+            keys = _parse_keys(await _fetch_json(http, metadata["jwks_uri"]))
+        except Exception as exc:  # noqa: BLE001 - a timeout, a refused connection, a bad document
+            log.warning("Bot Framework signing keys not fetched from %s (%s)%s", urlsplit(url).hostname,
+                        type(exc).__name__, "" if kept.fresh() else ": Teams requests get 503 until they are")
+            return False
+        kept.keys, kept.loaded_at = keys, time.monotonic()
+        log.info("Bot Framework signing keys fetched from %s: %d keys", urlsplit(url).hostname, len(keys))
+        return True
+
 
 async def _check_token(auth, activity: Activity, header: str):
     """botbuilder's token check, off the event loop and bounded in time.
 
-    Its signing-key refresh is a blocking HTTP call with no timeout, made on every request while
-    the keys are missing: on the event loop, one request while Microsoft's key endpoint hangs
-    froze every channel and ``/healthz``. Here it runs in a worker thread with a loop of its own;
-    past :data:`TOKEN_CHECK_TIMEOUT` the request fails closed (503) and the loop never waits.
-    At most two checks run at once, so a hung endpoint cannot use up the machine's threads."""
+    The signing keys come from memory (:class:`SigningKeys`), so the check does no network I/O.
+    It still runs in a worker thread with a loop of its own and a time limit, as a second guard:
+    if botbuilder ever blocks again, the request fails closed (503) after
+    :data:`TOKEN_CHECK_TIMEOUT` and the event loop never waits. At most two checks run at once,
+    so nothing can use up the machine's threads."""
     loop = asyncio.get_running_loop()
     job = loop.run_in_executor(_TOKEN_CHECKS, lambda: asyncio.run(auth.authenticate_request(activity, header)))
     return await asyncio.wait_for(job, TOKEN_CHECK_TIMEOUT)
@@ -257,6 +409,18 @@ class TeamsChannel:
         self.adapter = CloudAdapter(ConfigurationBotFrameworkAuthentication(settings))
         self.adapter.on_turn_error = self.on_turn_error
         self.bot = _Bot(self)
+        self.keys: SigningKeys | None = None
+
+    async def on_startup(self, app: web.Application) -> None:
+        """With authentication on, start keeping the token signing keys fresh."""
+        if not self.dev:
+            self.keys = SigningKeys()
+            await self.keys.start()
+
+    async def on_cleanup(self, app: web.Application) -> None:
+        if self.keys is not None:
+            await self.keys.stop()
+            self.keys = None
 
     # ---- HTTP ---------------------------------------------------------------------------------
 
@@ -292,7 +456,7 @@ class TeamsChannel:
         except PermissionError as exc:  # (an OSError, so first) no token, or not one for this bot
             log.warning("refused an activity: %s", type(exc).__name__)
             return _error(401, "missing or invalid Bot Framework token")
-        except OSError as exc:  # the token signing keys could not be fetched: try again later
+        except OSError as exc:  # (KeysUnavailable) the signing keys could not be fetched: try again later
             log.warning("token check could not run: %s", type(exc).__name__)
             return _error(503, "could not check the Bot Framework token now")
         except Exception as exc:  # jwt and key errors for forged or garbled tokens

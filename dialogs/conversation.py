@@ -17,7 +17,7 @@ import dataclasses
 import re
 import threading
 import uuid
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field
 from typing import Any, Callable
 
 import sqlite_utils
@@ -111,6 +111,33 @@ class State:
         return f"{self.walk_id}.{self.turn}"
 
 
+class _Undone(Exception):
+    """Leaves a turn's transaction so that all of it is rolled back, the delivery key included;
+    the turn answers with ``reply``."""
+
+    def __init__(self, reply: Reply):
+        super().__init__(reply.kind)
+        self.reply = reply
+
+
+_STATE_FIELDS = tuple(f.name for f in dataclasses.fields(State))
+
+
+def _copied(value: Any) -> Any:
+    """A deep copy of JSON-shaped data (dicts, lists, strings, numbers)."""
+    if isinstance(value, dict):
+        return {k: _copied(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_copied(v) for v in value]
+    return value
+
+
+def _snapshot(s: State) -> dict[str, Any]:
+    """``dataclasses.asdict(s)``, as stored, at a fraction of the cost (a state holds only
+    JSON-shaped data; asdict's general deep copy was a third of a click's engine time)."""
+    return {name: _copied(getattr(s, name)) for name in _STATE_FIELDS}
+
+
 class Engine:
     """Handles events for every conversation; one per process, shared by all channels.
 
@@ -136,19 +163,23 @@ class Engine:
         audit_schema(db)
         self._locks: dict[str, threading.Lock] = {}
         self._locks_guard = threading.Lock()
+        self._matching = threading.Lock()  # one match at a time (turns no longer serialise them)
         self.notify: Callable[[str], None] | None = None
         """Called with "preparing answers..." when a question must wait for its pack's matcher,
         so an adapter can show it at once (the console prints it)."""
 
     def warm_up(self, every_pack: bool = False) -> threading.Thread:
         """Build the question matchers in the background: the default pack's, then (``every_pack``,
-        as ``serve`` asks) every other pack a conversation may switch to."""
+        as ``serve`` asks) every other pack a conversation may switch to. Each pack's flowchart
+        and walk machine are loaded first, so the first walk started is not the one that reads them."""
         from content.loader import pack_ids
         from dialogs.answers import get_matcher
 
         packs = [self.default_pack] + ([p for p in pack_ids() if p != self.default_pack] if every_pack else [])
 
         def build() -> None:
+            for pack in packs:
+                get_walk(pack)
             for pack in packs:
                 get_matcher(pack)
 
@@ -167,56 +198,75 @@ class Engine:
         turn, so a retried delivery or a double click is processed exactly once.
         """
         key = f"{channel}:{conversation_id}:{user_id}"
-        if event.kind == "text":
-            self._answers_ready(key)
+        matched = self._match_first(key, event) if event.kind == "text" else None
         # One transaction for the whole turn, write lock first (BEGIN IMMEDIATE): the delivery key,
         # the audit append and the state commit together or not at all, and a second server on the
         # same database waits here, then finds the key and does nothing. A turn that fails leaves
         # no trace, so its redelivery is processed.
-        with self._lock(key), db_lock(self.db), transaction(self.db):
-            if once is not None and conversations.was_seen(self.db, once):
-                return None
+        # (The database lock before the conversation's: a channel may hold it across several turns.)
+        try:
+            return self._turn_in_transaction(key, channel, conversation_id, user_id, event, once, matched)
+        except _Undone as undone:  # another writer saved this conversation first: nothing of the turn stays
+            return [undone.reply]
+
+    def _turn_in_transaction(self, key: str, channel: str, conversation_id: str, user_id: str, event: Event,
+                             once: str | None, matched: tuple[str, str, Any] | None) -> list[Reply] | None:
+        with db_lock(self.db), self._lock(key), transaction(self.db):
+            if once is not None and not conversations.claim_event(self.db, once):
+                return None  # (claimed first: it is stored with the turn, or undone with it)
             raw, version = conversations.load_state(self.db, key)
             s = self._restore(raw)
             if event.token is not None and event.token != s.token:
-                if once is not None:
-                    conversations.seen_event(self.db, once)
                 return [self._stale(s)]
-            before = asdict(s)
+            before = _snapshot(s)
             turn = _Turn(self, s, channel, conversation_id, user_id)
+            turn.matched = matched
             s.offered = []  # suggestions last one turn (the turn keeps them in turn.offered; a pick keeps them)
             event = clean_event(event)  # the one place user text is cleaned, before matching or storage
             long = too_long(event)
             replies = turn.refuse_long(event, long) if long else turn.dispatch(event)
-            after = asdict(s)
+            after = _snapshot(s)
             if after != before:
-                before.pop("offered"), after.pop("offered")
+                offered = after.pop("offered")
+                before.pop("offered")
                 if after != before:  # offering or dropping suggestions moves nothing: buttons stay current
                     s.turn += 1
+                after.update(offered=offered, turn=s.turn)
                 try:
-                    conversations.save_state(self.db, key, asdict(s), version, seen_key=once)
+                    conversations.save_state(self.db, key, after, version)
                 except conversations.ConcurrentUpdate:
-                    return [self._stale(s)]
-            elif once is not None:
-                conversations.seen_event(self.db, once)
+                    raise _Undone(self._stale(s)) from None
             for r in replies:
                 if r.token == CURRENT:
                     r.token = s.token
             return replies
 
-    def _answers_ready(self, key: str) -> None:
-        """Build the conversation's pack's matcher before the turn's transaction: on content a
-        deployment edited, the first build fits for tens of seconds, and that must not hold the
-        database's write lock (another server on the same file would wait for it)."""
-        from dialogs.answers import get_matcher, is_ready
+    def _match_first(self, key: str, event: Event) -> tuple[str, str, Any] | None:
+        """Build the conversation's pack's matcher, and match typed words that look like a
+        question, before the turn's transaction and outside the database lock: on content a
+        deployment edited, the first build fits for tens of seconds, and a match takes
+        milliseconds; neither may hold up other conversations' turns, nor another server on the
+        same file. Returns ``(pack, question, answer)`` for :meth:`_Turn.ask`, which uses it
+        when the turn does treat the words as that question (and matches afresh otherwise)."""
+        from dialogs.answers import get_matcher
         with db_lock(self.db):
             raw, _ = conversations.load_state(self.db, key)
-        pack = (raw or {}).get("pack") or self.default_pack
-        if isinstance(pack, str) and not is_ready(pack):
-            try:
-                get_matcher(pack, notify=self.notify)
-            except Exception:  # noqa: BLE001 - an unknown pack: the turn itself says so
-                pass
+        raw = raw or {}
+        pack = raw.get("pack") or self.default_pack
+        try:
+            matcher = get_matcher(pack, notify=self.notify)
+        except Exception:  # noqa: BLE001 - an unknown pack: the turn itself says so
+            return None
+        cleaned = clean_event(event)
+        text = (cleaned.value or "").strip() if isinstance(cleaned.value, str) else ""
+        n = _norm(text)
+        if (not text or too_long(cleaned) or n in WORDS or _KEY.fullmatch(n)
+                or re.fullmatch(r"(?:start|begin)\s+(\S+)", n)
+                or raw.get("phase") == "leaving" or (raw.get("phase") == "record" and raw.get("field"))):
+            return None  # not a question for the matcher (an answer, a command word, a typed field)
+        question = " ".join(text.split())
+        with self._matching:
+            return pack, question, matcher.ask(question)
 
     def current(self, channel: str, conversation_id: str, user_id: str) -> list[Reply]:
         """Show where the conversation is now, changing nothing."""
@@ -263,6 +313,7 @@ class _Turn:
         self.e, self.s = engine, s
         self.channel, self.conversation_id, self.user_id = channel, conversation_id, user_id
         self.offered: list[str] = list(s.offered)  # the suggestions shown before this turn
+        self.matched: tuple[str, str, Any] | None = None  # (pack, question, answer) found before the turn
 
     @property
     def walk(self) -> Walk:
@@ -620,7 +671,12 @@ class _Turn:
         from dialogs.answers import get_matcher
         from storage import gaps
         question = " ".join(question.split())  # one line: matched, and stored for the digest, as such
-        ans = get_matcher(self.s.pack, notify=self.e.notify).ask(question)
+        if self.matched is not None and self.matched[:2] == (self.s.pack, question):
+            ans = self.matched[2]  # matched before the turn, outside the lock (Engine._match_first)
+        else:
+            matcher = get_matcher(self.s.pack, notify=self.e.notify)
+            with self.e._matching:
+                ans = matcher.ask(question)
         self.s.offered = list(ans.suggestions[:len(SUGGESTION_KEYS)])
         if ans.topic:
             gaps.record_asked(self.e.db, pack_id=self.s.pack, topic=ans.topic, channel=self.channel)

@@ -43,19 +43,16 @@ def load_state(db: sqlite_utils.Database, conv_id: str) -> tuple[dict[str, Any] 
     return json.loads(row[0]), row[1]
 
 
-def save_state(db: sqlite_utils.Database, conv_id: str, state: dict[str, Any], expected_version: int,
-               seen_key: str | None = None) -> int:
+def save_state(db: sqlite_utils.Database, conv_id: str, state: dict[str, Any], expected_version: int) -> int:
     """Save ``state`` if nobody saved since ``expected_version``; returns the new version.
 
-    ``seen_key``, a delivery key, is remembered in the same transaction: the turn and the record
-    that it was processed commit together or not at all (one commit instead of two, and a crash
-    between them can't leave a click marked as done that never was).
+    The engine calls it inside the turn's transaction, which also holds the turn's delivery key
+    (:func:`claim_event`): the turn and the record that it was processed commit together or
+    not at all.
     """
     now = datetime.now(timezone.utc).isoformat(timespec="seconds")
     doc = json.dumps(state, separators=(",", ":"), sort_keys=True)
     with transaction(db) as conn:
-        if seen_key is not None:
-            conn.execute("insert or ignore into processed_events (key, seen_at) values (?, ?)", [seen_key, now])
         if expected_version == 0:
             cur = conn.execute("insert or ignore into conversations (id, state, version, updated_at) "
                                "values (?, ?, 1, ?)", [conv_id, doc, now])
@@ -70,6 +67,17 @@ def save_state(db: sqlite_utils.Database, conv_id: str, state: dict[str, Any], e
 def was_seen(db: sqlite_utils.Database, key: str) -> bool:
     """True if the delivery key was remembered before (changes nothing)."""
     return db.execute("select 1 from processed_events where key = ?", [key]).fetchone() is not None
+
+
+def claim_event(db: sqlite_utils.Database, key: str) -> bool:
+    """Remember a delivery key inside the caller's transaction; False if it was there already.
+
+    The engine claims a turn's key first, in the turn's transaction: the key commits with the
+    turn's writes, or is undone with them (so a turn that fails is processed when redelivered).
+    """
+    now = datetime.now(timezone.utc).isoformat(timespec="seconds")
+    cur = db.conn.execute("insert or ignore into processed_events (key, seen_at) values (?, ?)", [key, now])
+    return cur.rowcount == 1
 
 
 def seen_event(db: sqlite_utils.Database, key: str) -> bool:

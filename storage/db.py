@@ -127,3 +127,86 @@ class transaction:
             self.conn.execute("COMMIT")
         else:
             self.conn.execute("ROLLBACK")
+
+
+class GroupCommit:
+    """One worker thread that runs database work in batches: one transaction, so one durable
+    commit (one fsync with ``synchronous=FULL``), for all the work queued while the last batch ran.
+
+    Each piece of work runs in a savepoint of its own: one that raises leaves no trace and gets
+    its exception, the others are kept. Nobody is given a result before the batch's ``COMMIT``
+    is done, so nothing is shown as done that a crash could still lose; if the commit itself
+    fails, every piece of the batch gets that error. With one piece queued at a time it is a
+    plain transaction per piece. The whole batch holds the connection's lock (:func:`db_lock`)
+    and the write lock (``BEGIN IMMEDIATE``), so another server on the same file waits for it
+    as for one turn.
+
+    Example:
+        >>> db = open_db(":memory:")
+        >>> _ = db.execute("create table t (x)")
+        >>> commits = GroupCommit(db)
+        >>> commits.submit(lambda: db.execute("insert into t values (1)").rowcount).result()
+        1
+        >>> commits.close()
+    """
+
+    def __init__(self, db: sqlite_utils.Database, max_batch: int = 64, name: str = "infoshare-commit"):
+        import queue
+        self.db, self.max_batch = db, max_batch
+        self._queue: queue.SimpleQueue = queue.SimpleQueue()
+        self._thread = threading.Thread(target=self._run, name=name, daemon=True)
+        self._thread.start()
+
+    def submit(self, fn, *args):
+        """Queue ``fn(*args)``; a :class:`concurrent.futures.Future` of its result, set after the commit."""
+        from concurrent.futures import Future
+        future: Future = Future()
+        self._queue.put((future, fn, args))
+        return future
+
+    def close(self) -> None:
+        """Finish the work queued so far, then stop the thread."""
+        self._queue.put(None)
+
+    def _run(self) -> None:
+        import queue
+        while True:
+            item = self._queue.get()
+            if item is None:
+                return
+            batch, stop = [item], False
+            while len(batch) < self.max_batch:
+                try:
+                    item = self._queue.get_nowait()
+                except queue.Empty:
+                    break
+                if item is None:
+                    stop = True
+                    break
+                batch.append(item)
+            self._run_batch(batch)
+            if stop:
+                return
+
+    def _run_batch(self, batch: list) -> None:
+        outcomes = []
+        try:
+            with db_lock(self.db), transaction(self.db):
+                for future, fn, args in batch:
+                    if not future.set_running_or_notify_cancel():
+                        outcomes.append(None)
+                        continue
+                    try:
+                        with transaction(self.db):  # a savepoint: this piece alone is undone if it fails
+                            outcomes.append((True, fn(*args)))
+                    except BaseException as exc:  # noqa: BLE001 - handed to the piece's caller
+                        outcomes.append((False, exc))
+        except BaseException as exc:  # noqa: BLE001 - BEGIN or COMMIT failed: nothing of the batch is stored
+            for future, _fn, _args in batch:
+                if future.running() or (not future.done() and future.set_running_or_notify_cancel()):
+                    future.set_exception(exc)
+            return
+        for (future, _fn, _args), outcome in zip(batch, outcomes):
+            if outcome is not None:
+                ok, value = outcome
+                future.set_result(value) if ok else future.set_exception(value)

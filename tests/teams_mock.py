@@ -163,16 +163,20 @@ def activity(kind: str = "message", *, conversation: str = PERSONAL, conversatio
 class TeamsHarness:
     """The server (``load_channels(..., dev=True)`` + ``build_app``) and the mock connector on 127.0.0.1."""
 
-    def __init__(self, tmp_path: Path, monkeypatch, *, app_id: str | None = None, leads: list[str] | None = None):
+    def __init__(self, tmp_path: Path, monkeypatch, *, app_id: str | None = None, leads: list[str] | None = None,
+                 keys_url: str = "http://127.0.0.1:9/openid"):
         self.tmp_path, self.monkeypatch, self.app_id = tmp_path, monkeypatch, app_id
+        self.keys_url = keys_url  # where the signing keys are fetched from (by default: refused at once)
         self.leads = leads or []
         self.connector = Connector()
 
     async def __aenter__(self) -> "TeamsHarness":
+        from bot import teams
         from bot.config import Config
         from bot.server import build_app, load_channels
         from dialogs.conversation import Engine
         from storage.db import open_db
+        self.monkeypatch.setattr(teams, "KEY_SOURCES", {url: self.keys_url for url in teams.KEY_SOURCES})
         for name in TEAMS_ENV:
             self.monkeypatch.delenv(name, raising=False)
         for name in ("SLACK_BOT_TOKEN", "SLACK_SIGNING_SECRET", "SLACK_APP_TOKEN"):

@@ -169,3 +169,39 @@ async def test_an_error_in_the_record_modal_still_answers_slack_with_200(alice, 
     resp = await alice.submit(view, {})
     assert resp.status == 200
     await slack_api.next_call("chat.postMessage")
+
+
+async def test_a_question_never_delays_another_users_click(slack_server, slack_api, monkeypatch):
+    """The matcher runs outside the database lock and off the thread that runs clicks: while
+    Bob's question takes two seconds to match, Alice's click is answered at once (issue 13, item 8)."""
+    import time
+
+    from content.loader import DEFAULT_PACK
+    from dialogs.answers import get_matcher
+    from slack_mock import SlackUser
+    kind = type(get_matcher(DEFAULT_PACK))  # built now, so the question only waits for the match
+    get_matcher("hmg-2018")
+    real, matching = kind.ask, threading.Event()
+
+    def slow_ask(self, question, *a, **k):
+        matching.set()
+        time.sleep(2.0)
+        return real(self, question, *a, **k)
+
+    monkeypatch.setattr(kind, "ask", slow_ask)
+    alice = SlackUser(slack_server, slack_api, user="U0CLICKER")
+    bob = SlackUser(slack_server, slack_api, user="U0ASKER01")
+    q1 = await start(alice, slack_api)
+    assert (await bob.dm_text("what is Clare's law about?")).status == 200
+    for _ in range(100):
+        if matching.is_set():
+            break
+        await asyncio.sleep(0.02)
+    assert matching.is_set()
+    n, t0 = len(slack_api.calls), time.monotonic()
+    await alice.click(q1, "No")
+    update = await slack_api.next_call("chat.update", after=n, where=lambda c: c.args.get("channel") == alice.dm)
+    assert time.monotonic() - t0 < 1.0, "the click waited for the question"
+    assert Q["purpose"] in update.text
+    answer = await slack_api.next_call("chat.postMessage", where=lambda c: c.args.get("channel") == bob.dm)
+    assert slack_api.calls.index(answer) > slack_api.calls.index(update)
