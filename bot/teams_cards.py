@@ -26,7 +26,8 @@ import re
 from dataclasses import dataclass
 from typing import Any
 
-from dialogs.events import EVENT_KINDS, Event, Reply, choice_event, cite_text
+from dialogs.events import EVENT_KINDS, Choice, Event, Reply, choice_event, cite_text, split_choices
+from dialogs.text import MAX_TEXT
 
 CARD_CONTENT_TYPE = "application/vnd.microsoft.card.adaptive"
 CARD_SCHEMA = "http://adaptivecards.io/schemas/adaptive-card.json"
@@ -36,7 +37,8 @@ INPUT_PREFIX = "field:"
 MAX_TOP_ACTIONS = 6
 """Teams shows at most six card actions in a row; further ones go to the overflow menu."""
 MAX_INPUT = 2000
-"""Longest value taken from one card input (the engine applies its own, smaller limits)."""
+"""Longest value taken from one card input: more than the engine's :data:`~dialogs.text.MAX_TEXT`,
+so an over-long text reaches the engine and is refused with its length, never cut silently."""
 
 LIVE_KINDS = ("question", "outcome", "record_form", "record_field", "summary", "form_errors")
 """Replies that show where the walk is; a conversation has one such card, updated in place."""
@@ -63,6 +65,12 @@ APOLOGY_TEXT = (
     "Sorry, something went wrong on my side and I could not finish that. Your place is saved: "
     "type 'where' to see where you are, or 'start' to begin again.")
 FORM_TEXT = "Check or change the answers below, then select Continue."
+PICK_LABEL = "Read the answer"
+PICK_INPUT = INPUT_PREFIX + "pick"
+"""The searchable list that stands for many choices of one kind (the topics) and its button."""
+MAX_BUTTONS = 5
+"""Choices of one kind beyond this many (the topics) become one searchable list and one button:
+Teams' host configuration shows six actions, and 29 buttons would not read anywhere."""
 SUBMIT_LABEL = "Continue"
 SEND_LABEL = "Send"
 
@@ -141,10 +149,49 @@ def _header(reply: Reply) -> list[dict[str, Any]]:
     return body
 
 
+def _buttons(reply: Reply, choices: list[Choice]) -> list[dict[str, Any]]:
+    return [_submit(c.label, _data(choice_event(reply, c)), c.style) for c in choices]
+
+
+def _many(reply: Reply) -> str | None:
+    """The kind of choice a reply has more than :data:`MAX_BUTTONS` of (topics), if any."""
+    kinds = [c.kind for c in reply.choices if c.kind != "choose"]
+    return next((k for k in dict.fromkeys(kinds) if kinds.count(k) > MAX_BUTTONS), None)
+
+
+def _picker(reply: Reply, kind: str) -> dict[str, Any]:
+    """Many choices of one kind as a card: a searchable ``Input.ChoiceSet`` and one submit, whose
+    click sends the same event a button for the chosen one would (``kind``, the value picked)."""
+    group = [c for c in reply.choices if c.kind == kind]
+    rest = [c for c in reply.choices if c.kind != kind]
+    choices = [{"title": c.label, "value": str(c.value)} for c in group if c.value is not None]
+    picker = {"type": "Input.ChoiceSet", "id": PICK_INPUT, "style": "filtered", "isMultiSelect": False,
+              "label": f"Choose one of {len(choices)} (type to search)", "placeholder": "Type a word, or choose",
+              "isRequired": True, "errorMessage": "Please choose one first.", "choices": choices}
+    data: dict[str, Any] = {"kind": kind, "input": PICK_INPUT}
+    if reply.token is not None:
+        data["token"] = reply.token
+    pick = {"type": "Action.Submit", "title": PICK_LABEL, "data": {DATA_KEY: data}, "style": "positive"}
+    return _card(_header(reply) + [picker] + _sources(reply), [pick] + _buttons(reply, rest))
+
+
 def render(reply: Reply) -> dict[str, Any]:
-    """Any reply as a card: title, text, facts, lists, sources and one button per choice."""
-    actions = [_submit(c.label, _data(choice_event(reply, c)), c.style) for c in reply.choices]
-    return _card(_header(reply) + _sources(reply), actions)
+    """Any reply as a card: title, text, facts, lists, sources and one button per choice.
+
+    Many choices of one kind (the topics) are one searchable list with one button instead.
+
+    When a reply has both answers and navigation (Yes / No / Not sure and Back / Start over /
+    Why?), the answers get a row of their own under the text (an ``ActionSet``) and the
+    navigation is the card's own row at the foot, so on a phone each row has room for its labels.
+    """
+    many = _many(reply)
+    if many:
+        return _picker(reply, many)
+    main, nav = split_choices(reply.choices)
+    if main and nav:
+        body = _header(reply) + [{"type": "ActionSet", "actions": _buttons(reply, main)}] + _sources(reply)
+        return _card(body, _buttons(reply, nav))
+    return _card(_header(reply) + _sources(reply), _buttons(reply, reply.choices))
 
 
 def _field_value(field: dict[str, Any], values: dict[str, Any] | None) -> str | None:
@@ -160,25 +207,36 @@ def _input(field: dict[str, Any], value: str | None, label: str, required: bool)
     inp: dict[str, Any] = {"id": INPUT_PREFIX + field["id"], "label": label, "isRequired": required,
                            "errorMessage": "Please answer this."}
     if field["kind"] == "text":
-        inp.update(type="Input.Text", isMultiline=field["id"] == "reason", maxLength=MAX_INPUT)
+        # The engine's own limit: Teams stops typing there instead of refusing after submit.
+        inp.update(type="Input.Text", isMultiline=field["id"] == "reason", maxLength=MAX_TEXT,
+                   placeholder=f"Up to {MAX_TEXT} characters; a case reference, not names")
     else:
-        inp.update(type="Input.ChoiceSet", isMultiSelect=field["kind"] == "multi",
-                   style="expanded" if field["kind"] == "multi" or len(field.get("choices") or []) <= 4 else "compact",
+        multi = field["kind"] == "multi"
+        inp.update(type="Input.ChoiceSet", isMultiSelect=multi,
+                   style="expanded" if multi or len(field.get("choices") or []) <= 4 else "compact",
+                   placeholder="Choose all that apply" if multi else "Choose one",
                    choices=[{"title": str(c["label"]), "value": str(c["value"])} for c in field.get("choices") or []])
     if value not in (None, ""):
         inp["value"] = value
     return inp
 
 
-def _condition(field: dict[str, Any], form: list[dict[str, Any]]) -> str:
-    """``(only if <prompt> is <choice>)`` for a field with ``when``; cards cannot hide it until then."""
-    parts = []
+def _applies(field: dict[str, Any], form: list[dict[str, Any]], values: dict[str, Any] | None) -> bool:
+    """Whether a field with ``when`` applies to the answers as they stand (submitted, else stored)."""
     by_id = {f["id"]: f for f in form}
-    for other_id, wanted in (field.get("when") or {}).items():
-        other = by_id.get(other_id, {"prompt": other_id})
-        label = next((c["label"] for c in other.get("choices") or [] if c["value"] == wanted), wanted)
-        parts.append(f"'{other['prompt']}' is '{label}'")
-    return f" (only if {' and '.join(parts)})" if parts else ""
+    return all(_field_value(by_id.get(k, {"id": k}), values) == v for k, v in (field.get("when") or {}).items())
+
+
+def _adds(field: dict[str, Any], form: list[dict[str, Any]]) -> list[str]:
+    """Notes under a field that a later field depends on: "Choosing 'No' adds ...: Why ...?"."""
+    notes = []
+    labels = {str(c["value"]): str(c["label"]) for c in field.get("choices") or []}
+    for other in form:
+        for k, v in (other.get("when") or {}).items():
+            if k == field["id"]:
+                question = re.split(r"(?<=\?) ", other["prompt"], maxsplit=1)[0]
+                notes.append(f"Choosing '{labels.get(str(v), v)}' adds a question after Continue: {question}")
+    return notes
 
 
 def render_form(form: list[dict[str, Any]], *, token: str | None, title: str = "Record the decision",
@@ -198,11 +256,17 @@ def render_form(form: list[dict[str, Any]], *, token: str | None, title: str = "
         body.append(_text("Please correct the fields marked below.", color="Attention", weight="Bolder"))
     known = {f["id"] for f in form}
     for f in form:
-        conditional = bool(f.get("when"))
-        label = f["prompt"] + _condition(f, form) + ("" if f.get("required", True) else " (optional)")
-        body.append(_input(f, _field_value(f, values), label, bool(f.get("required", True)) and not conditional))
+        # A field that applies only after another answer (why the person is not told) is shown once
+        # that answer is given: Teams cannot show it the moment "No" is picked (in Adaptive Cards 1.5
+        # only a button toggles visibility), so Continue brings the form back with it and the
+        # engine's request for it. Until then a note under that answer says what choosing it adds.
+        if f.get("when") and not _applies(f, form, values) and f["id"] not in errors:
+            continue
+        label = f["prompt"] + ("" if f.get("required", True) else " (optional)")
+        body.append(_input(f, _field_value(f, values), label, bool(f.get("required", True)) and not f.get("when")))
         if f["id"] in errors:
             body.append(_text(errors[f["id"]], color="Attention", size="Small", spacing="None"))
+        body += [_text(note, isSubtle=True, size="Small", spacing="None") for note in _adds(f, form)]
     for fid, message in errors.items():  # an error for a field the form does not show
         if fid not in known:
             body.append(_text(message, color="Attention", size="Small"))
@@ -327,6 +391,8 @@ def event_from_submit(value: Any) -> Event | None:
     if kind == "text" and isinstance(data.get("input"), str):
         typed = value.get(data["input"])
         return Event("text", typed[:MAX_INPUT] if isinstance(typed, str) else "", token=token)
+    if data.get("input") == PICK_INPUT and kind not in ("choose", "record_submit"):
+        return Event(kind, _short(value.get(PICK_INPUT)), token=token)  # the value picked from a list
     values = data.get("values")
     if kind == "choose":
         picked = values.get("value") if isinstance(values, dict) else None
@@ -351,3 +417,4 @@ def event_from_text(text: str | None) -> Event:
     if m:
         return Event("text", m.group(1)) if m.group(1).strip() else Event("topics")
     return Event("text", words)
+

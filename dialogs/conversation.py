@@ -643,8 +643,10 @@ class _Turn:
 
     def on_topic(self, ev: Event) -> list[Reply]:
         from dialogs.answers import get_topic
+        if not ev.value:
+            return [Reply("error", "No topic was chosen. Choose one from the list, or ask in your own words.")]
         try:
-            ans = get_topic(self.s.pack, ev.value or "")
+            ans = get_topic(self.s.pack, ev.value)
         except (KeyError, ValueError):
             return [Reply("error", f"There is no topic {ev.value!r}. Type 'topics' to see them.")]
         if ev.value in self.offered:  # picking one suggestion keeps the others pickable
@@ -738,7 +740,7 @@ class _Turn:
                           token=CURRENT)]
         if s.phase == "leaving":
             return [Reply("record_field", "Please tell me briefly why you are leaving without recording this "
-                          "decision (no names). Your reason is recorded.", title="Leaving without recording",
+                          "decision (no names). Your reason is recorded.", title="Leave without recording",
                           field={"id": "reason", "kind": "text", "prompt": "Reason for not recording", "required": True},
                           choices=[Choice("record", "Record the decision instead", style="primary")],
                           citations=pack.record["cite"], token=CURRENT)]

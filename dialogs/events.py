@@ -98,6 +98,23 @@ def cite_text(citations: list[dict[str, str]]) -> str:
     return cite_line(citations)
 
 
+NAV_KINDS = ("back", "restart", "why", "where", "leave")
+"""Choices that move about the conversation (Back, Start over, Why?, Leave without recording)
+rather than answer what is asked: channels show them apart from the answers (a second row), so
+Yes, No and Not sure stay readable on a narrow screen."""
+
+
+def split_choices(choices: list[Choice]) -> tuple[list[Choice], list[Choice]]:
+    """``(answers, navigation)``: the choices that answer the reply, then those in :data:`NAV_KINDS`.
+
+    Example:
+        >>> main, nav = split_choices([Choice("answer", "Yes", "yes"), Choice("back", "Back")])
+        >>> [c.label for c in main], [c.label for c in nav]
+        (['Yes'], ['Back'])
+    """
+    return [c for c in choices if c.kind not in NAV_KINDS], [c for c in choices if c.kind in NAV_KINDS]
+
+
 def choice_event(reply: Reply, choice: Choice) -> Event:
     """The event a click on ``choice`` of ``reply`` sends (every adapter uses this)."""
     if choice.kind == "choose":

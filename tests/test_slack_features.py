@@ -102,6 +102,7 @@ async def test_leaving_without_recording_takes_a_typed_reason_from_a_modal(alice
     await alice.click(msg, "Type your answer")
     view = (await slack_api.next_call("views.open", after=n)).args["view"]
     assert view["blocks"][0]["element"]["type"] == "plain_text_input"
+    assert view["title"]["text"] == "Leave without recording"  # whole: a modal title takes 24 characters
     n = len(slack_api.calls)
     resp = await alice.submit(view, {view["blocks"][0]["block_id"]: "Duplicate of an earlier request."})
     assert resp.status == 200
