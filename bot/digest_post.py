@@ -3,7 +3,8 @@
 ``[digest] schedule`` (default ``MON 09:00``, Europe/London) says when; ``slack_channels`` and
 ``teams_conversations`` say where, and ``lead_dms`` (default true) also sends it to each lead
 named under ``[leads]``. Each channel adapter posts through its own API: Slack with
-``SlackChannel.post_digest`` (text and the outcomes chart), Teams with ``send_proactive``.
+``SlackChannel.post_digest`` (text and the outcomes chart), Teams with ``send_proactive`` (one
+Adaptive Card with the chart in it, since Teams renders no Markdown headings or tables).
 """
 
 from __future__ import annotations
@@ -17,14 +18,15 @@ from storage.db import db_lock
 log = logging.getLogger("infoshare.digest")
 
 
-def _build(engine) -> tuple[str, bytes]:
-    """The digest: counted under the database lock, its chain verified outside it."""
+def _build(engine) -> tuple[str, bytes, dict]:
+    """The digest (Markdown, the chart, the data): counted under the database lock, its chain
+    verified outside it."""
     from storage.digest import build_digest, outcomes_chart_png, render_markdown, verify_apart
     db = engine.db
     with db_lock(db):
         d = build_digest(db, verify=False, stale_after_days=engine.digest_stale_after_days)
     verify_apart(db, d)
-    return render_markdown(d), outcomes_chart_png(d)
+    return render_markdown(d), outcomes_chart_png(d), d
 
 
 def targets(config, channel: str) -> list[str]:
@@ -37,7 +39,8 @@ def targets(config, channel: str) -> list[str]:
 
 async def post_digest(engine, config, channels) -> dict[str, int]:
     """Build this week's digest once and post it everywhere configured; returns posts per channel."""
-    text, png = await asyncio.to_thread(_build, engine)
+    from bot.teams_cards import digest_card
+    text, png, d = await asyncio.to_thread(_build, engine)
     sent = {"slack": 0, "teams": 0}
     if channels.slack is not None:
         for target in targets(config, "slack"):
@@ -49,7 +52,7 @@ async def post_digest(engine, config, channels) -> dict[str, int]:
     if channels.teams is not None:
         for target in targets(config, "teams"):
             try:
-                await channels.teams.send_proactive(target, text)
+                await channels.teams.send_proactive(target, card=digest_card(d, png))
                 sent["teams"] += 1
             except Exception as exc:
                 log.warning("digest to a Teams target failed: %s", type(exc).__name__)

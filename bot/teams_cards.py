@@ -22,8 +22,10 @@ Example:
 
 from __future__ import annotations
 
+import base64
 import re
 from dataclasses import dataclass
+from datetime import date
 from typing import Any
 
 from dialogs.events import EVENT_KINDS, Choice, Event, Reply, choice_event, cite_text, split_choices
@@ -300,8 +302,8 @@ def render_turn(replies: list[Reply], *, current: list[Reply] | None = None,
 
     ``record_form`` and the ``record_field`` after it become one form card. ``form_errors`` is
     drawn over the form from ``current`` (the engine's :meth:`~dialogs.conversation.Engine.current`)
-    with the ``submitted`` values kept. Long markdown (the digest) goes as a text message, since
-    card text has no headings or tables.
+    with the ``submitted`` values kept. The digest is a card of its own (:func:`digest_card`);
+    other long markdown goes as a text message.
     """
     out: list[Outgoing] = []
     intro: Reply | None = None
@@ -331,6 +333,10 @@ def render_turn(replies: list[Reply], *, current: list[Reply] | None = None,
             else:
                 card = render(Reply("form_errors", r.text, facts=list((r.errors or {}).items())))
             out.append(Outgoing(card=card, live=True, kind=r.kind))
+            continue
+        if r.digest is not None:
+            from storage.digest import outcomes_chart_png
+            out.append(Outgoing(card=digest_card(r.digest, outcomes_chart_png(r.digest)), kind="digest"))
             continue
         if r.kind == "info" and not r.choices and "\n" in r.text:
             out.append(Outgoing(text=(f"**{r.title}**\n\n" if r.title else "") + r.text, kind=r.kind))
@@ -418,3 +424,82 @@ def event_from_text(text: str | None) -> Event:
         return Event("text", m.group(1)) if m.group(1).strip() else Event("topics")
     return Event("text", words)
 
+
+# ---- the leads' digest ------------------------------------------------------------------------
+
+MAX_CHART = 16_000
+"""Largest chart (base64 characters) drawn into a digest card: Teams refuses a message over 28 KB."""
+
+
+def _table(header: list[str], rows: list[list[str]], widths: list[int]) -> dict[str, Any]:
+    def row(cells: list[str], bold: bool = False) -> dict[str, Any]:
+        return {"type": "TableRow", "cells": [
+            {"type": "TableCell", "items": [_text(c, **({"weight": "Bolder"} if bold else {}))]} for c in cells]}
+    return {"type": "Table", "columns": [{"width": w} for w in widths], "firstRowAsHeader": True,
+            "showGridLines": False, "rows": [row(header, bold=True)] + [row(r) for r in rows]}
+
+
+def _section(title: str) -> dict[str, Any]:
+    return _text(title, weight="Bolder", spacing="Large", separator=True)
+
+
+def _items(lines: list[str], empty: str) -> dict[str, Any]:
+    return _text("\n".join(f"- {line}" for line in lines) if lines else empty, spacing="Small")
+
+
+def digest_card(d: dict[str, Any], chart: bytes | None = None) -> dict[str, Any]:
+    """The leads' digest (``storage.digest.build_digest``) as one Adaptive Card: a table of
+    outcomes against the previous period, the chart of outcomes per day (as a data URI: Teams
+    shows it in the card; a table of days instead when there is none), fact sets by pack and
+    channel, and the lists. A user's reasons and questions are defused as in the Markdown digest
+    (``storage.digest.user_markdown``): no mentions, links or formatting of their making."""
+    from storage.digest import (OUTCOME_LABELS, REASONS_SCANNED, local_time, period_title, signed, stale_line,
+                                user_markdown, verification_line)
+    prev = d["previous"]
+    body: list[dict[str, Any]] = [
+        _text(f"Information sharing digest: {period_title(d)}", weight="Bolder", size="Medium"),
+        _text(f"**{d['total']} decisions** (previous {'week' if d['week'] else 'period'}: {prev['total']}, "
+              f"change {signed(d['change'])})"),
+        _table(["Outcome", "Count", "Previous", "Change"],
+               [[label, str(d["by_outcome"][k]), str(prev["by_outcome"][k]),
+                 signed(d["by_outcome"][k] - prev["by_outcome"][k])] for k, label in OUTCOME_LABELS.items()],
+               [3, 1, 1, 1]),
+    ]
+    picture = base64.b64encode(chart).decode("ascii") if chart else ""
+    if picture and len(picture) <= MAX_CHART:
+        body.append({"type": "Image", "url": f"data:image/png;base64,{picture}", "size": "Stretch",
+                     "altText": "Chart: decisions per day, by outcome"})
+    elif len(d["by_day"]) <= 31:
+        body.append(_section("By day"))
+        body.append(_table(["Day"] + [label.replace("Do not share", "Not shared") for label in OUTCOME_LABELS.values()],
+                           [[f"{day:%a} {day.day} {day:%b}"] + [str(r[k]) for k in OUTCOME_LABELS]
+                            for r, day in ((r, date.fromisoformat(r["date"])) for r in d["by_day"])],
+                           [2, 1, 1, 1, 1]))
+    for title, mapping in (("By pack", d["by_pack"]), ("By channel", d["by_channel"])):
+        body.append(_section(title))
+        body.append({"type": "FactSet", "facts": [{"title": str(k), "value": str(n)} for k, n in mapping.items()]}
+                    if mapping else _text("None", spacing="Small"))
+    att = d["attention"]
+    shown = len(att["latest"])
+    more = f"; the newest {shown} listed" if shown < att["seek_advice"] + att["urgent_action"] else ""
+    body.append(_section(f"Seek advice and urgent action ({att['seek_advice']} seek advice, "
+                         f"{att['urgent_action']} urgent{more})"))
+    body.append(_items([f"{a['ref']}: {OUTCOME_LABELS[a['outcome']].lower()}, {local_time(a['recorded_at'])}, "
+                        f"{a['channel']}, {a['pack_id']}" for a in att["latest"]], "None"))
+    capped = f" (counted over the newest {REASONS_SCANNED:,})" if d["by_outcome"]["do_not_share"] > REASONS_SCANNED else ""
+    body.append(_section(f"Reasons given for not sharing{capped}"))
+    body.append(_items([f"{user_markdown(r['reason'])} ({r['count']})" for r in d["do_not_share_reasons"]], "None"))
+    lwr = d["left_without_recording"]
+    body.append(_section(f"Left without recording ({lwr['count']})"))
+    body.append(_items([f"{user_markdown(r['reason'])} ({r['count']})" for r in lwr["reasons"]], "None"))
+    body.append(_section("Most asked topics"))
+    body.append({"type": "FactSet", "facts": [{"title": f"{t['title']} ({', '.join(t['packs'])})", "value": str(t["count"])}
+                                              for t in d["top_topics"]]} if d["top_topics"] else _text("None recorded", spacing="Small"))
+    body.append(_section("Questions the bot could not answer"))
+    body.append(_items([f"\"{user_markdown(u['question'])}\" ({u['count']}x in {', '.join(u['packs'])}; nearest "
+                        f"topic: {u['best_title'] or 'none'})" for u in d["unanswered"]], "None recorded"))
+    body.append(_section("Packs due for review"))
+    body.append(_items([stale_line(p)[2:] for p in d["stale_packs"]], "None: every pack was reviewed recently"))
+    body.append(_section("Record integrity"))
+    body.append(_text(verification_line(d).replace("`", ""), **({"color": "Attention"} if d["verified"] is False else {})))
+    return _card(body, [])

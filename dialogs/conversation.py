@@ -700,7 +700,7 @@ class _Turn:
         # Within the turn, under the database lock: counts only, and the chain's last logged
         # check (the scheduled digest and `infoshare audit verify` verify it, outside the lock).
         d = build_digest(self.e.db, verify=False, stale_after_days=self.e.digest_stale_after_days)
-        return [Reply("info", render_markdown(d), title="Weekly digest")]
+        return [Reply("info", render_markdown(d), title="Weekly digest", digest=d)]
 
     # ---- what to show now -----------------------------------------------------------------
 

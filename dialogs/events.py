@@ -84,6 +84,10 @@ class Reply:
     form: list[dict[str, Any]] | None = None
     errors: dict[str, str] | None = None
     ref: str | None = None
+    digest: dict[str, Any] | None = None
+    """The leads' digest as data (``storage.digest.build_digest``), beside its Markdown ``text``, for
+    a channel that draws it its own way (Teams: a card with tables, since it renders no Markdown
+    headings or tables)."""
 
     def __post_init__(self) -> None:
         # Citations are shown by the document's name and the whole heading, never a file name.

@@ -11,7 +11,8 @@ from bot.digest_post import WeeklyDigest, post_digest, targets
 from bot.server import Channels
 from dialogs.events import Event
 from slack_mock import dm_of
-from teams_mock import PERSONAL, USER, TeamsHarness
+from teams_mock import PERSONAL, USER, TeamsHarness, card_of, card_text
+from test_teams import assert_digest_card
 
 pytest_plugins = ["slack_mock"]
 
@@ -60,8 +61,10 @@ async def test_teams_leads_get_the_digest_by_proactive_message(tmp_path, monkeyp
         record_one(h.engine, user=USER["aadObjectId"], channel="teams")
         sent = await post_digest(h.engine, h.config, h.channels)
         assert sent == {"slack": 0, "teams": 1}
-        text = h.connector.of("send", PERSONAL)[-1]["body"]["text"]
-        assert "Chain head" in text or "chain head" in text.lower()
+        card = card_of(h.connector.of("send", PERSONAL)[-1]["body"])
+        assert "chain head" in card_text(card).lower()
+        assert "Talked to my manager first." in card_text(card)  # the reason for not recording
+        assert_digest_card(card)
 
 
 async def test_the_schedule_starts_with_the_server_and_stops_with_it(slack_server, slack_engine):
@@ -113,7 +116,7 @@ async def test_user_text_in_the_teams_digest_is_escaped(tmp_path, monkeypatch):
         await h.post(h.message("help"))
         leave_with_reason(h.engine, HOSTILE[:480], user=USER["aadObjectId"], channel="teams")
         assert (await post_digest(h.engine, h.config, h.channels))["teams"] == 1
-        assert_defused(h.connector.of("send", PERSONAL)[-1]["body"]["text"])
+        assert_defused(card_text(card_of(h.connector.of("send", PERSONAL)[-1]["body"])))
 
 
 def test_the_csv_digest_has_no_control_characters_long_cells_or_formulas(tmp_path):
@@ -155,7 +158,7 @@ def test_the_scheduled_digest_verifies_the_chain_outside_the_database_lock(tmp_p
         return real(db, *a, **k)
 
     monkeypatch.setattr(audit, "verify_chain", watched)
-    text, _ = digest_post._build(engine)
+    text, _, _ = digest_post._build(engine)
     assert free_during_verify == [True]  # another turn could run meanwhile
     assert "Record verified: yes" in text
     assert engine.db.execute("SELECT count(*) FROM audit_checks").fetchone()[0] == 1  # the check is logged
@@ -169,7 +172,7 @@ def test_digests_use_the_configured_stale_after_days(tmp_path):
     [chat] = lead.handle("console", "c", "lead1", Event("digest"))
     due = chat.text.split("## Packs due for review", 1)[1].split("##", 1)[0]
     assert "wirral" in due and "bromley" in due  # reviewed more than a day ago
-    text, _ = digest_post._build(lead)
+    text, _, _ = digest_post._build(lead)
     assert "wirral" in text.split("## Packs due for review", 1)[1].split("##", 1)[0]
     fresh = Engine(open_db(str(tmp_path / "s.db")), is_lead=lambda channel, user: True)  # the default, 365 days
     [chat] = fresh.handle("console", "c", "lead1", Event("digest"))

@@ -198,11 +198,34 @@ async def test_the_topics_are_one_searchable_list_and_one_button(tmp_path, monke
         assert (after["node"], after["history"], after["phase"]) == (before["node"], before["history"], before["phase"])
 
 
+def assert_digest_card(card):
+    """The digest as Teams draws it: a card with a table, the chart and fact sets; no Markdown
+    headings or pipe rows, which Teams shows as they are."""
+    assert versions_ok(card)
+    text = json.dumps(card)
+    assert "Information sharing digest" in card_text(card) and "Record integrity" in card_text(card)
+    assert "\n#" not in text and '"# ' not in text and "|---" not in text and "## " not in text
+    kinds = [b["type"] for b in card["body"]]
+    assert {"Table", "Image"} <= set(kinds)
+    table = next(b for b in card["body"] if b["type"] == "Table")
+    header = [c["items"][0]["text"] for c in table["rows"][0]["cells"]]
+    assert header == ["Outcome", "Count", "Previous", "Change"] and len(table["rows"]) == 5
+    image = next(b for b in card["body"] if b["type"] == "Image")
+    assert image["url"].startswith("data:image/png;base64,") and image["altText"]
+    assert len(text) < 28_000  # Teams refuses a bigger message
+
+
 async def test_a_lead_types_digest(tmp_path, monkeypatch):
     async with TeamsHarness(tmp_path, monkeypatch, leads=[LEAD["aadObjectId"]]) as h:
+        audit.append_decision(h.db, {"user_id": AAD, "channel": "teams", "conversation_id": PERSONAL,
+                                     "pack_id": "wirral", "pack_version": "1.0.0", "outcome": "share",
+                                     "answers": [["immediate_risk", "no"]], "kind": "decision",
+                                     "record": {"reason": "Made-up reason", "case_ref": "TEST-1"}})
         await h.post(h.message("digest", user=LEAD))
-        digest = h.connector.messages(PERSONAL)[-1]
-        assert digest["textFormat"] == "markdown" and "digest" in digest["text"].lower()
+        digest = card_of(h.connector.messages(PERSONAL)[-1])
+        pack = next(b for b in digest["body"] if b["type"] == "FactSet")
+        assert pack["facts"] == [{"title": "wirral", "value": "1"}]
+        assert_digest_card(digest)
         await h.post(h.message("digest"))  # not a lead
         assert "Only the safeguarding leads" in card_text(h.connector.cards(PERSONAL)[-1])
 

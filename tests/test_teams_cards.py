@@ -226,3 +226,16 @@ def test_welcome_in_a_shared_conversation_has_no_case_buttons():
     assert shared["actions"][0]["url"].endswith("users=28:00000000-0000-4000-8000-00000000c0de")
     personal = cards.welcome_card(shared=False)
     assert [cards.event_from_submit(a["data"]).kind for a in personal["actions"]] == ["start", "topics", "help"]
+
+
+def test_the_digest_card_without_a_chart_has_a_table_of_days():
+    from storage.digest import build_digest
+    db = open_db(":memory:")
+    Engine(db)
+    d = build_digest(db, week="2026-W47", packs_dir="/nonexistent")
+    card = cards.digest_card(d, chart=None)
+    tables = [b for b in card["body"] if b["type"] == "Table"]
+    days = [r["cells"][0]["items"][0]["text"] for r in tables[1]["rows"][1:]]
+    assert days[0] == "Mon 16 Nov" and len(days) == 7
+    assert not any(b["type"] == "Image" for b in card["body"])
+    assert "## " not in json.dumps(card) and "|---" not in json.dumps(card)
