@@ -27,6 +27,9 @@ SECRET = "test-signing-secret"
 BOT_TOKEN = "xoxb-test-token"
 APP_TOKEN = "xapp-test-token"
 BOT_USER = "UBOT0001"
+SCOPES = ("app_mentions:read", "channels:read", "chat:write", "chat:write.public", "commands", "files:write",
+          "groups:read", "im:history", "im:write")
+"""The scopes manifest/slack/manifest.yaml asks for."""
 TEAM = "T0001"
 
 
@@ -79,6 +82,12 @@ class MockSlackAPI:
         self._ts = itertools.count(1)
         self.fail: dict[str, str] = {}
         """Methods to answer with ``{"ok": false, "error": ...}`` (set by a test)."""
+        self.scopes = set(SCOPES)
+        """The bot token's scopes, sent back in every response's ``x-oauth-scopes`` header."""
+        self.channels: dict[str, dict[str, Any] | None] = {}
+        """Channels as ``conversations.info`` gives them (``is_member``, ``is_private``, ``is_archived``);
+        None: no such channel (or a private one the bot is not in). A channel not named here is one
+        the bot is a member of. ``chat.postMessage`` refuses as Slack would."""
         self.socket_envelopes: asyncio.Queue = asyncio.Queue()
         """Socket Mode envelopes to send to the connected app (a test puts them here)."""
         self.socket_acks: list[dict[str, Any]] = []
@@ -120,17 +129,32 @@ class MockSlackAPI:
             return web.json_response({"ok": False, "error": "invalid_auth"})
         result = self._answer(method, args)
         await self._record(method, args, result)
-        return web.json_response(result)
+        return web.json_response(result, headers={"x-oauth-scopes": ",".join(sorted(self.scopes))})
 
     def _answer(self, method: str, args: dict[str, Any]) -> dict[str, Any]:
         if method in self.fail:
             return {"ok": False, "error": self.fail[method]}
+
         ts = f"{1700000000 + next(self._ts)}.000100"
         if method == "auth.test":
             return {"ok": True, "url": "https://test.slack.com/", "team": "Test", "user": "infoshare",
                     "team_id": TEAM, "user_id": BOT_USER, "bot_id": "BBOT0001"}
+        if method == "conversations.info":
+            info = self.channels.get(args.get("channel", ""), {"is_member": True})
+            if info is None:
+                return {"ok": False, "error": "channel_not_found"}
+            return {"ok": True, "channel": {"id": args.get("channel"), "is_private": False, "is_archived": False, **info}}
         if method == "chat.postMessage":
-            return {"ok": True, "channel": args.get("channel"), "ts": ts, "message": {"ts": ts}}
+            channel = args.get("channel", "")
+            if channel in self.channels:
+                info = self.channels[channel]
+                if info is None:
+                    return {"ok": False, "error": "channel_not_found"}
+                if info.get("is_archived"):
+                    return {"ok": False, "error": "is_archived"}
+                if not info.get("is_member") and (info.get("is_private") or "chat:write.public" not in self.scopes):
+                    return {"ok": False, "error": "not_in_channel"}
+            return {"ok": True, "channel": channel, "ts": ts, "message": {"ts": ts}}
         if method == "chat.update":
             return {"ok": True, "channel": args.get("channel"), "ts": args.get("ts")}
         if method == "chat.postEphemeral":

@@ -35,7 +35,7 @@ async def test_slack_gets_the_digest_text_and_the_chart(slack_server, slack_engi
     record_one(slack_engine)
     config = Config(leads={"slack": ["ULEAD001"]}, digest_slack_channels=["C0LEADS01"])
     sent = await post_digest(slack_engine, config, Channels(slack=slack_server.channel))
-    assert sent == {"slack": 2, "teams": 0}
+    assert sent == {"slack": 2, "teams": 0, "unreached": []}
     posts = slack_api.of("chat.postMessage")
     assert [p.args["channel"] for p in posts][-2:] == ["C0LEADS01", dm_of("ULEAD001")]
     for p in posts[-2:]:
@@ -60,7 +60,7 @@ async def test_teams_leads_get_the_digest_by_proactive_message(tmp_path, monkeyp
         await h.post(h.message("help"))  # the lead has talked to the bot, so a reference is stored
         record_one(h.engine, user=USER["aadObjectId"], channel="teams")
         sent = await post_digest(h.engine, h.config, h.channels)
-        assert sent == {"slack": 0, "teams": 1}
+        assert sent == {"slack": 0, "teams": 1, "unreached": []}
         card = card_of(h.connector.of("send", PERSONAL)[-1]["body"])
         assert "chain head" in card_text(card).lower()
         assert "Talked to my manager first." in card_text(card)  # the reason for not recording
