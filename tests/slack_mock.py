@@ -23,6 +23,8 @@ from aiohttp import WSMsgType, web
 from aiohttp.test_utils import TestClient, TestServer
 from slack_sdk.signature import SignatureVerifier
 
+from blockkit import problems, view_problems
+
 SECRET = "test-signing-secret"
 BOT_TOKEN = "xoxb-test-token"
 APP_TOKEN = "xapp-test-token"
@@ -82,6 +84,8 @@ class MockSlackAPI:
         self._ts = itertools.count(1)
         self.fail: dict[str, str] = {}
         """Methods to answer with ``{"ok": false, "error": ...}`` (set by a test)."""
+        self.invalid: list[tuple[str, list[str]]] = []
+        """Payloads refused because they break Block Kit's limits (``tests/blockkit.py``)."""
         self.scopes = set(SCOPES)
         """The bot token's scopes, sent back in every response's ``x-oauth-scopes`` header."""
         self.channels: dict[str, dict[str, Any] | None] = {}
@@ -134,7 +138,10 @@ class MockSlackAPI:
     def _answer(self, method: str, args: dict[str, Any]) -> dict[str, Any]:
         if method in self.fail:
             return {"ok": False, "error": self.fail[method]}
-
+        invalid = _invalid(method, args)
+        if invalid:  # as Slack does: the message or view is refused, and says why
+            self.invalid.append((method, invalid))
+            return {"ok": False, "error": "invalid_blocks", "response_metadata": {"messages": invalid}}
         ts = f"{1700000000 + next(self._ts)}.000100"
         if method == "auth.test":
             return {"ok": True, "url": "https://test.slack.com/", "team": "Test", "user": "infoshare",
@@ -230,6 +237,15 @@ class MockSlackAPI:
         while n != len(self.calls):
             n = len(self.calls)
             await asyncio.sleep(quiet)
+
+
+def _invalid(method: str, args: dict[str, Any]) -> list[str]:
+    """What Slack would refuse in a message's blocks or a view (``tests/blockkit.py``)."""
+    if method in ("chat.postMessage", "chat.update", "chat.postEphemeral") and args.get("blocks"):
+        return problems({"text": args.get("text"), "blocks": _decode(args["blocks"])})
+    if method in ("views.open", "views.update", "views.push", "views.publish") and args.get("view"):
+        return view_problems(_decode(args["view"]))
+    return []
 
 
 def dm_of(user: str) -> str:
