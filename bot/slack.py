@@ -266,6 +266,7 @@ class SlackChannel:
         app.event("message")(self.on_message)
         app.command(COMMAND)(self.on_command)
         app.view_submission(kit.RECORD_VIEW)(self.on_record_submit)
+        app.action(kit.VALUE_ACTION)(self.on_form_change)
         app.view_submission(kit.TEXT_VIEW)(self.on_text_submit)
         app.event("app_mention")(self.on_mention)
         app.event("app_home_opened")(self.on_home_opened)
@@ -626,6 +627,28 @@ class SlackChannel:
         except ValueError:
             return None
         return meta if isinstance(meta, dict) and isinstance(meta.get("c"), str) else None
+
+    async def on_form_change(self, ack, body: dict[str, Any]) -> None:
+        """An answer chosen in the record modal that another field depends on ("No, not told"):
+        the modal is redrawn with that field shown, or taken away again. Nothing goes to the
+        engine and nothing is stored; the submit is checked by the engine as ever."""
+        await ack()
+        view = body.get("view") if isinstance(body.get("view"), dict) else {}
+        meta, user = self._meta(view), _user_of(body)
+        if view.get("callback_id") != kit.RECORD_VIEW or meta is None or not user:
+            return
+        async with self.after_ack(body):
+            now = await self.in_worker(self._current_locked, meta["c"], user)
+            reply = next((r for r in now if r.kind == "record_field" and r.form and r.token == meta.get("t")), None)
+            if reply is None:  # the form belongs to an earlier step: its submit will say so
+                return
+            values = kit.form_values((view.get("state") or {}).get("values") or {})
+            new = kit.redraw_modal(view, reply, values)
+            if new is not None:
+                try:
+                    await self.client.views_update(view_id=view.get("id"), hash=view.get("hash"), view=new)
+                except SlackApiError as exc:  # closed meanwhile, or changed again (hash): the next change redraws it
+                    log.info("could not redraw the record form: %s", exc.response.get("error"))
 
     async def on_record_submit(self, ack, body: dict[str, Any], view: dict[str, Any]) -> None:
         """The record modal: errors go back onto the fields; the summary replaces the DM message."""

@@ -25,7 +25,7 @@ import json
 import re
 from typing import Any
 
-from dialogs.events import NAV_KINDS, Choice, Event, Reply, choice_event, cite_text
+from dialogs.events import NAV_KINDS, Choice, Event, Reply, choice_event, cite_text, field_applies
 from dialogs.text import MAX_TEXT
 
 ACTION_PREFIX = "infoshare:"
@@ -350,9 +350,9 @@ def _option(choice: dict[str, Any]) -> dict[str, Any]:
 
 
 def _input(f: dict[str, Any], form: list[dict[str, Any]]) -> dict[str, Any]:
-    kind, value, when = f["kind"], f.get("value"), f.get("when") or {}
+    kind, value = f["kind"], f.get("value")
     block: dict[str, Any] = {"type": "input", "block_id": f["id"], "label": plain(f.get("prompt") or f["id"], 2000),
-                             "optional": bool(when) or not f.get("required", True)}
+                             "optional": not f.get("required", True)}
     if kind == "text":
         element: dict[str, Any] = {"type": "plain_text_input", "action_id": VALUE_ACTION, "multiline": True,
                                    "max_length": MAX_INPUT, "placeholder": plain(TEXT_PLACEHOLDER)}
@@ -370,28 +370,53 @@ def _input(f: dict[str, Any], form: list[dict[str, Any]]) -> dict[str, Any]:
             else:
                 element["initial_option"] = chosen[0]
     block["element"] = element
-    if when:
-        by_id = {g["id"]: g for g in form}
-        conds = []
-        for fid, v in when.items():
-            g = by_id.get(fid, {})
-            label = next((str(c["label"]) for c in g.get("choices") or [] if c["value"] == v), str(v))
-            conds.append(f"\u201c{g.get('prompt', fid)}\u201d is \u201c{label}\u201d")
-        block["hint"] = plain("Needed only when " + " and ".join(conds) + ".", 2000)
+    adds = []
+    for other in form:  # a later field that this answer brings in ("why not told" after "No")
+        for fid, v in (other.get("when") or {}).items():
+            if fid == f["id"]:
+                label = next((str(c["label"]) for c in f.get("choices") or [] if c["value"] == v), str(v))
+                adds.append(f"Choosing \u201c{label}\u201d adds: {re.split(r'(?<=[?]) ', other['prompt'], maxsplit=1)[0]}")
+    if adds:
+        block["dispatch_action"] = True  # a choice here redraws the modal (SlackChannel.on_form_change)
+        block["hint"] = plain(" ".join(adds), 2000)
     return block
 
 
-def record_modal(reply: Reply, meta: str, intro: str | None = None) -> dict[str, Any]:
-    """The record step as a modal: one input block per form field, ``block_id`` = field id."""
+def form_inputs(reply: Reply, values: dict[str, Any] | None = None) -> list[dict[str, Any]]:
+    """The record form's input blocks, ``block_id`` = field id. A field that applies only after
+    another answer (why the person is not told) is there only once that answer is given:
+    ``values`` as the person has them in the modal now, else the answers stored so far."""
     form = reply.form or []
+    if values is not None:
+        form = [dict(f, value=values.get(f["id"])) for f in form]
+    now = {f["id"]: f.get("value") for f in form}
+    return [_input(f, form) for f in form if field_applies(f, now)]
+
+
+def record_modal(reply: Reply, meta: str, intro: str | None = None) -> dict[str, Any]:
+    """The record step as a modal: one input block per form field that applies (:func:`form_inputs`)."""
     blocks: list[dict[str, Any]] = []
     if intro:
         blocks.append(section(esc(intro)))
     blocks.append(context("Use case references, not names. Nothing is recorded until you confirm the summary."))
-    blocks += [_input(f, form) for f in form]
+    blocks += form_inputs(reply)
     return {"type": "modal", "callback_id": RECORD_VIEW, "private_metadata": meta,
             "title": plain("Record the decision", 24), "submit": plain("Check summary", 24),
             "close": plain("Cancel", 24), "blocks": blocks[:100]}
+
+
+def redraw_modal(view: dict[str, Any], reply: Reply, values: dict[str, Any]) -> dict[str, Any] | None:
+    """The open record modal ``view`` with the fields that apply to ``values`` (what is chosen in
+    it now), for ``views.update``; None when the same fields are shown already. Blocks keep their
+    ids, so Slack keeps what was typed and chosen."""
+    old = view.get("blocks") or []
+    inputs = form_inputs(reply, values)
+    if [b["block_id"] for b in inputs] == [b.get("block_id") for b in old if b.get("type") == "input"]:
+        return None
+    head = [b for b in old if b.get("type") != "input"]
+    return {"type": "modal", "callback_id": RECORD_VIEW, "private_metadata": view.get("private_metadata") or "",
+            "title": plain("Record the decision", 24), "submit": plain("Check summary", 24),
+            "close": plain("Cancel", 24), "blocks": (head + inputs)[:100]}
 
 
 def text_modal(reply: Reply, meta: str) -> dict[str, Any]:

@@ -28,7 +28,7 @@ from dataclasses import dataclass
 from datetime import date
 from typing import Any
 
-from dialogs.events import EVENT_KINDS, Choice, Event, Reply, choice_event, cite_text, split_choices
+from dialogs.events import EVENT_KINDS, Choice, Event, Reply, choice_event, cite_text, field_applies, split_choices
 from dialogs.text import MAX_TEXT
 
 CARD_CONTENT_TYPE = "application/vnd.microsoft.card.adaptive"
@@ -225,8 +225,7 @@ def _input(field: dict[str, Any], value: str | None, label: str, required: bool)
 
 def _applies(field: dict[str, Any], form: list[dict[str, Any]], values: dict[str, Any] | None) -> bool:
     """Whether a field with ``when`` applies to the answers as they stand (submitted, else stored)."""
-    by_id = {f["id"]: f for f in form}
-    return all(_field_value(by_id.get(k, {"id": k}), values) == v for k, v in (field.get("when") or {}).items())
+    return field_applies(field, {f["id"]: _field_value(f, values) for f in form})
 
 
 def _adds(field: dict[str, Any], form: list[dict[str, Any]]) -> list[str]:

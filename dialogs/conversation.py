@@ -23,7 +23,7 @@ from typing import Any, Callable
 import sqlite_utils
 
 from content.loader import DEFAULT_PACK, UnknownPack, load_pack, pack_ids
-from dialogs.events import Choice, Event, Reply
+from dialogs.events import Choice, Event, Reply, field_applies
 from dialogs.text import MAX_TEXT, clean_event, too_long
 from dialogs.walk import Walk, WalkModel, get_walk
 from storage import conversations
@@ -427,14 +427,13 @@ class _Turn:
     def fields(self, every: bool = False) -> list[dict[str, Any]]:
         """The record fields that apply, with choices resolved for the path taken.
 
-        ``every``: also the fields whose ``when`` is not met yet (a form shows them all).
+        ``every``: also the fields whose ``when`` is not met yet (a form has them, and shows each once it applies).
         """
         pack = load_pack(self.s.pack)
         model = WalkModel(state=self.s.node or "", history=self.s.history)
         out = []
         for f in pack.record_fields:
-            when = f.get("when") or {}
-            if not every and any(self.s.record.get(k) != v for k, v in when.items()):
+            if not every and not field_applies(f, self.s.record):
                 continue
             f = copy.deepcopy(f)
             for rule in f.pop("prompt_if", None) or []:
@@ -494,7 +493,7 @@ class _Turn:
         errors: dict[str, str] = {}
         notes: list[Reply] = []
         for f in self.fields(every=True):  # `when` is checked against the values cleaned so far
-            if any(s.record.get(k) != v for k, v in (f.get("when") or {}).items()):
+            if not field_applies(f, s.record):
                 continue
             value, error, more = self.clean(f, values.get(f["id"]))
             if error:

@@ -119,6 +119,17 @@ def split_choices(choices: list[Choice]) -> tuple[list[Choice], list[Choice]]:
     return [c for c in choices if c.kind not in NAV_KINDS], [c for c in choices if c.kind in NAV_KINDS]
 
 
+def field_applies(field: dict[str, Any], values: dict[str, Any]) -> bool:
+    """Whether a record field with ``when`` applies to the answers ``values`` (field id: value):
+    the rule the engine checks a submitted form by, so a form shows such a field when it does.
+
+    Example:
+        >>> field_applies({"id": "not_told_reason", "when": {"informed": "no"}}, {"informed": "no"})
+        True
+    """
+    return all(values.get(k) == v for k, v in (field.get("when") or {}).items())
+
+
 def choice_event(reply: Reply, choice: Choice) -> Event:
     """The event a click on ``choice`` of ``reply`` sends (every adapter uses this)."""
     if choice.kind == "choose":

@@ -377,6 +377,20 @@ class SlackUser:
             "actions": [{"type": "button", "action_id": el["action_id"], "block_id": block.get("block_id", "b"),
                          "value": el["value"], "action_ts": f"{time.time():.6f}"}]})
 
+    async def pick(self, view: dict[str, Any], values: dict[str, Any], block_id: str):
+        """Choose ``values[block_id]`` in the open modal ``view`` (the others filled in as in
+        ``values``): what Slack sends for an input block with ``dispatch_action``."""
+        block = next(b for b in view["blocks"] if b.get("block_id") == block_id)
+        assert block.get("dispatch_action"), f"a choice in {block_id!r} sends nothing"
+        option = next(o for o in block["element"]["options"] if o["value"] == values[block_id])
+        return await self.interact({
+            "type": "block_actions", "container": {"type": "view", "view_id": "VMODAL"},
+            "view": {"id": "VMODAL", "type": "modal", "callback_id": view["callback_id"],
+                     "private_metadata": view.get("private_metadata", ""), "blocks": view["blocks"],
+                     "state": {"values": state_for(view, values)}, "hash": "1.abc"},
+            "actions": [{"type": block["element"]["type"], "action_id": block["element"]["action_id"],
+                         "block_id": block_id, "selected_option": option, "action_ts": f"{time.time():.6f}"}]})
+
     async def submit(self, view: dict[str, Any], values: dict[str, Any]):
         """Submit the modal ``view`` (as opened by ``views.open``) filled in with ``values``."""
         return await self.interact({"type": "view_submission", "view": {

@@ -123,3 +123,30 @@ async def test_the_record_form_can_be_opened_again(alice, slack_api):
     view = (await slack_api.next_call("views.open", after=n)).args["view"]
     assert view["callback_id"] == "infoshare_record"
     assert [b["block_id"] for b in view["blocks"] if b["type"] == "input"][0] == "categories"
+
+
+async def test_the_not_told_question_comes_and_goes_with_its_answer_in_the_record_modal(alice, slack_api):
+    await alice.command("start hmg-2018")
+    msg = await slack_api.next_call("chat.postMessage")
+    n = len(slack_api.calls)
+    msg = await alice.click_through(msg, "No", "Yes", "Yes", "Record this decision")
+    modal = (await slack_api.next_call("views.open", after=n)).args["view"]
+    informed = next(b for b in modal["blocks"] if b.get("block_id") == "informed")
+    assert "adds: Why are they not being told?" in informed["hint"]["text"]
+    values = {"informed": "no"}
+    n = len(slack_api.calls)
+    await alice.pick(modal, values, "informed")
+    shown = (await slack_api.next_call("views.update", after=n)).args["view"]
+    assert any(b.get("block_id") == "not_told_reason" for b in shown["blocks"])
+    n = len(slack_api.calls)
+    await alice.pick(shown, {"informed": "yes"}, "informed")
+    hidden = (await slack_api.next_call("views.update", after=n)).args["view"]
+    assert not any(b.get("block_id") == "not_told_reason" for b in hidden["blocks"])
+    # The same answer again redraws nothing; a modal of an earlier step is left alone.
+    n = len(slack_api.calls)
+    await alice.pick(hidden, {"informed": "yes"}, "informed")
+    await alice.click(msg, "Back")
+    await slack_api.next_call("chat.update", after=n)
+    await alice.pick(hidden, {"informed": "no"}, "informed")
+    await slack_api.settle()
+    assert not slack_api.of("views.update")[2:]

@@ -13,7 +13,7 @@ from bot import slack
 ROOT = Path(__file__).parents[1]
 SCOPES_FOR_METHOD = {"chat_postMessage": ("chat:write", "chat:write.public"),  # public: the digest, uninvited
                      "chat_update": "chat:write", "chat_postEphemeral": "chat:write",
-                     "conversations_open": "im:write", "views_open": None, "views_publish": None,
+                     "conversations_open": "im:write", "views_open": None, "views_publish": None, "views_update": None,
                      "conversations_info": ("channels:read", "groups:read"), "auth_test": None,
                      "apps_connections_open": None, "files_upload_v2": "files:write"}  # the app-level token's connections:write, not a bot scope
 SCOPES_FOR_EVENT = {"app_mention": "app_mentions:read", "message.im": "im:history", "app_home_opened": None}

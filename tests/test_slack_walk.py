@@ -53,7 +53,8 @@ async def test_a_whole_walk_from_the_command_to_a_recorded_decision(alice, slack
     modal = opened["view"]
     kinds = {b["block_id"]: b["element"]["type"] for b in modal["blocks"] if b["type"] == "input"}
     assert kinds["categories"] == "multi_static_select" and kinds["recipient"] == "static_select"
-    assert kinds["reason"] == "plain_text_input" and "not_told_reason" in kinds
+    assert kinds["reason"] == "plain_text_input"
+    assert "not_told_reason" not in kinds  # only once "No, not told" is chosen (below)
     elements = [b["element"] for b in modal["blocks"] if b["type"] == "input"]
     assert all(e["max_length"] == 500 for e in elements if e["type"] == "plain_text_input")
     assert all(e["placeholder"]["text"] for e in elements)
@@ -69,6 +70,19 @@ async def test_a_whole_walk_from_the_command_to_a_recorded_decision(alice, slack
     values = {"categories": ["health", "education"], "recipient": "childrens_social_care",
               "purpose": "safeguarding_referral", "lawful_basis": "consent", "informed": "no",
               "case_ref": "CASE-0042", "reason": ""}
+    # Choosing "No, not told" redraws the modal with the question it brings in, nothing else changed.
+    n = len(slack_api.calls)
+    assert (await alice.pick(modal, values, "informed")).status == 200
+    update = (await slack_api.next_call("views.update", after=n)).args
+    assert (update["view_id"], update["hash"]) == ("VMODAL", "1.abc")
+    redrawn = update["view"]
+    ids = [b["block_id"] for b in redrawn["blocks"] if b["type"] == "input"]
+    assert [i for i in ids if i != "not_told_reason"] == list(kinds)
+    assert ids.index("not_told_reason") == ids.index("informed") + 1
+    assert redrawn["private_metadata"] == modal["private_metadata"] and redrawn["title"] == modal["title"]
+    chosen = next(b for b in redrawn["blocks"] if b.get("block_id") == "informed")["element"]["initial_option"]
+    assert chosen["value"] == "no"  # what was chosen stays chosen
+    modal = redrawn
     resp = await alice.submit(modal, values)
     errors = await resp.json()
     assert errors["response_action"] == "errors"
