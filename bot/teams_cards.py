@@ -214,7 +214,7 @@ def _input(field: dict[str, Any], value: str | None, label: str, required: bool)
                    placeholder=f"Up to {MAX_TEXT} characters; a case reference, not names")
     else:
         multi = field["kind"] == "multi"
-        inp.update(type="Input.ChoiceSet", isMultiSelect=multi,
+        inp.update(type="Input.ChoiceSet", isMultiSelect=multi, wrap=True,  # a long choice wraps, never cut
                    style="expanded" if multi or len(field.get("choices") or []) <= 4 else "compact",
                    placeholder="Choose all that apply" if multi else "Choose one",
                    choices=[{"title": str(c["label"]), "value": str(c["value"])} for c in field.get("choices") or []])
@@ -272,9 +272,13 @@ def render_form(form: list[dict[str, Any]], *, token: str | None, title: str = "
         if fid not in known:
             body.append(_text(message, color="Attention", size="Small"))
     body += _sources(Reply("record_form", "", citations=list(citations or [])))
-    actions = [_submit(SUBMIT_LABEL, _data(Event("record_submit", token=token)), "positive", inputs=True)]
-    actions += [_submit(label, _data(ev), style) for ev, label, style in nav]
-    return _card(body, actions)
+    submit = _submit(SUBMIT_LABEL, _data(Event("record_submit", token=token)), "positive", inputs=True)
+    if not nav:
+        return _card(body, [submit])
+    # Continue on a row of its own, Back and Leave without recording on the next: at 450 px the
+    # three in one row cut "Leave without recording".
+    body.append({"type": "ActionSet", "actions": [submit], "spacing": "Medium"})
+    return _card(body, [_submit(label, _data(ev), style) for ev, label, style in nav])
 
 
 def render_field(reply: Reply, errors: dict[str, str] | None = None) -> dict[str, Any]:

@@ -705,7 +705,7 @@ class _Turn:
 
     def nav(self, back: bool = True) -> list[Choice]:
         out = [Choice("back", "Back")] if back else []
-        return out + [Choice("restart", "Start over"), Choice("why", "Why is this asked?")]
+        return out + [Choice("restart", "Start over"), Choice("why", "Why?")]
 
     def prompt(self) -> list[Reply]:
         """The reply that shows where the conversation is now."""

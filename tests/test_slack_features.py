@@ -48,7 +48,7 @@ async def test_typed_answers_move_the_walk_and_the_older_message_loses_its_butto
 async def test_why_back_and_start_over_update_the_same_message(alice, slack_api):
     await alice.command("start hmg-2018")
     msg = await slack_api.next_call("chat.postMessage")
-    steps = [("No", Q["purpose"]), ("Why is this asked?", PACK.nodes["purpose"]["help"][:40]),
+    steps = [("No", Q["purpose"]), ("Why?", PACK.nodes["purpose"]["help"][:40]),
              ("Back", Q["immediate_risk"]), ("No", Q["purpose"]), ("Start over", Q["immediate_risk"])]
     for label, expect in steps:
         n = len(slack_api.calls)

@@ -25,10 +25,10 @@ async def test_a_whole_walk_from_the_command_to_a_recorded_decision(alice, slack
     first = await slack_api.next_call("chat.postMessage")
     assert first.args["channel"] == alice.dm
     assert first.args["text"] == f"Question 1: {Q['immediate_risk']}"  # the notification fallback
-    assert labels(first) == ["Yes", "No", "Not sure", "Start over", "Why is this asked?"]
+    assert labels(first) == ["Yes", "No", "Not sure", "Start over", "Why?"]
     # The answers on a row (actions block) of their own, Start over and Why? on the next.
     rows = [[e["text"]["text"] for e in b["elements"]] for b in first.args["blocks"] if b["type"] == "actions"]
-    assert rows == [["Yes", "No", "Not sure"], ["Start over", "Why is this asked?"]]
+    assert rows == [["Yes", "No", "Not sure"], ["Start over", "Why?"]]
     _, yes = find_button(first.args["blocks"], "Yes")
     assert yes["accessibility_label"] == "Answer Yes to Question 1"  # the question is the text above
 

@@ -46,7 +46,7 @@ async def test_a_whole_walk_from_start_to_a_recorded_decision(tmp_path, monkeypa
         # On a phone each row needs room: the answers on a row of their own, navigation below.
         [answers] = [b for b in q1["body"] if b["type"] == "ActionSet"]
         assert [a["title"] for a in answers["actions"]] == ["Yes", "No", "Not sure"]
-        assert [a["title"] for a in q1["actions"]] == ["Start over", "Why is this asked?"]
+        assert [a["title"] for a in q1["actions"]] == ["Start over", "Why?"]
 
         # Each click updates the same card in place: no new message.
         for answer in ("No", "Yes", "Yes"):

@@ -76,8 +76,8 @@ def test_answers_have_a_row_of_their_own_and_navigation_another():
         for ev in events:
             replies = engine.handle("teams", "c", "u", ev)
         return cards.render(replies[-1])
-    assert rows(say(Event("start"))) == [["Yes", "No", "Not sure"], ["Start over", "Why is this asked?"]]
-    assert rows(say(Event("answer", "no"))) == [["Yes", "No", "Not sure"], ["Back", "Start over", "Why is this asked?"]]
+    assert rows(say(Event("start"))) == [["Yes", "No", "Not sure"], ["Start over", "Why?"]]
+    assert rows(say(Event("answer", "no"))) == [["Yes", "No", "Not sure"], ["Back", "Start over", "Why?"]]
     question = cards.render(engine.current("teams", "c", "u")[-1])
     text_at = [b["type"] for b in question["body"]]
     assert text_at.index("ActionSet") == 2  # straight under the question (title, question, answers)
@@ -120,11 +120,12 @@ def test_the_record_step_is_one_live_form_card():
     card = out[0].card
     ids = [e["id"] for e in card["body"] if e["type"].startswith("Input.")]
     assert ids == [cards.INPUT_PREFIX + f["id"] for f in replies[0].form if not f.get("when")]
-    submit = next(a for a in card["actions"] if a["title"] == cards.SUBMIT_LABEL)
+    assert rows(card) == [[cards.SUBMIT_LABEL], ["Back", "Leave without recording"]]
+    submit = next(a for a in elements(card) if a.get("title") == cards.SUBMIT_LABEL)
     assert "associatedInputs" not in submit  # the inputs travel with it
     assert cards.event_from_submit(dict(submit["data"], **{"field:case_ref": "TEST-9", "field:x": 5})) == \
         Event("record_submit", token=replies[-1].token, values={"case_ref": "TEST-9"})
-    others = [a for a in card["actions"] if a["title"] != cards.SUBMIT_LABEL]
+    others = card["actions"]
     assert {a["title"] for a in others} == {"Back", "Leave without recording"}
     assert all(a["associatedInputs"] == "none" for a in others)
 
