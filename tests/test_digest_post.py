@@ -180,7 +180,9 @@ def test_digests_use_the_configured_stale_after_days(tmp_path):
     assert "wirral" not in due and "bromley" not in due
 
 
-async def test_digest_post_sends_it_now_and_says_where(slack_env, slack_api, tmp_path):
+async def post_now(tmp_path, config: str) -> tuple[int, str, str]:
+    """``infoshare digest --post`` in a process of its own, with ``config`` as infoshare.toml:
+    (exit code, stdout, stderr)."""
     import os
     import sys
 
@@ -189,14 +191,19 @@ async def test_digest_post_sends_it_now_and_says_where(slack_env, slack_api, tmp
     db_path = tmp_path / "p.db"
     audit.ensure_schema(open_db(db_path))
     cfg = tmp_path / "infoshare.toml"
-    cfg.write_text('[leads]\nslack = ["ULEAD001"]\n[digest]\nslack_channels = ["C0LEADS01"]\n')
+    cfg.write_text(config)
     proc = await asyncio.create_subprocess_exec(
         sys.executable, "-c", "from bot.cli import main; main()", "digest", "--post", "--db", str(db_path),
         "--config", str(cfg), env={**os.environ, "HOME": str(tmp_path)},
         stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE)
     out, err = await asyncio.wait_for(proc.communicate(), 120)
-    assert proc.returncode == 0, err.decode()[-800:]
-    assert "slack: posted to 2 of 2 target(s)" in out.decode()
+    return proc.returncode, out.decode(), err.decode()
+
+
+async def test_digest_post_sends_it_now_and_says_where(slack_env, slack_api, tmp_path):
+    code, out, err = await post_now(tmp_path, '[leads]\nslack = ["ULEAD001"]\n[digest]\nslack_channels = ["C0LEADS01"]\n')
+    assert code == 0, err[-800:]
+    assert "slack: posted to 2 of 2 target(s)" in out
     assert [p.args["channel"] for p in slack_api.of("chat.postMessage")] == ["C0LEADS01", dm_of("ULEAD001")]
 
 

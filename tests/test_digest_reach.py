@@ -6,13 +6,12 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import os
-import sys
 
 from bot.config import Config
 from bot.digest_post import WeeklyDigest, post_digest
 from bot.server import Channels
 from slack_mock import dm_of
+from test_digest_post import post_now
 
 pytest_plugins = ["slack_mock"]
 
@@ -68,21 +67,10 @@ async def test_a_lead_is_named_by_place_never_by_id(slack_server, slack_engine, 
 
 
 async def test_digest_post_says_which_channels_it_cannot_reach_and_how_to_fix_it(slack_env, slack_api, tmp_path):
-    from storage import audit
-    from storage.db import open_db
     slack_api.scopes.discard("chat:write.public")
     slack_api.channels["C0PUBLIC1"] = {"is_member": False}
-    db_path = tmp_path / "p.db"
-    audit.ensure_schema(open_db(db_path))
-    cfg = tmp_path / "infoshare.toml"
-    cfg.write_text('[digest]\nslack_channels = ["C0LEADS01", "C0PUBLIC1"]\nlead_dms = false\n')
-    proc = await asyncio.create_subprocess_exec(
-        sys.executable, "-c", "from bot.cli import main; main()", "digest", "--post", "--db", str(db_path),
-        "--config", str(cfg), env={**os.environ, "HOME": str(tmp_path)},
-        stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE)
-    out, err = await asyncio.wait_for(proc.communicate(), 120)
-    out, err = out.decode(), err.decode()
-    assert proc.returncode == 1, err[-800:]
+    code, out, err = await post_now(tmp_path, '[digest]\nslack_channels = ["C0LEADS01", "C0PUBLIC1"]\nlead_dms = false\n')
+    assert code == 1, err[-800:]
     assert "slack: posted to 1 of 2 target(s)" in out
     assert "slack: cannot post to channel C0PUBLIC1: the bot is not in the channel" in err  # before posting
     assert "not reached: Slack channel C0PUBLIC1" in err and INVITE in err and "chat:write.public" in err
