@@ -635,7 +635,7 @@ class SlackChannel:
         await ack()
         view = body.get("view") if isinstance(body.get("view"), dict) else {}
         meta, user = self._meta(view), _user_of(body)
-        if view.get("callback_id") != kit.RECORD_VIEW or meta is None or not user:
+        if view.get("callback_id") != kit.RECORD_VIEW or meta is None or not user or not _is_id(view.get("id")):
             return
         async with self.after_ack(body):
             now = await self.in_worker(self._current_locked, meta["c"], user)

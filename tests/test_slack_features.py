@@ -150,3 +150,24 @@ async def test_the_not_told_question_comes_and_goes_with_its_answer_in_the_recor
     await alice.pick(hidden, {"informed": "no"}, "informed")
     await slack_api.settle()
     assert not slack_api.of("views.update")[2:]
+
+
+async def test_a_choice_in_a_modal_that_is_not_ours_or_has_no_id_changes_nothing(alice, slack_api):
+    await alice.command("start hmg-2018")
+    msg = await slack_api.next_call("chat.postMessage")
+    n = len(slack_api.calls)
+    await alice.click_through(msg, "No", "Yes", "Yes", "Record this decision")
+    modal = (await slack_api.next_call("views.open", after=n)).args["view"]
+    from slack_mock import state_for
+    option = next(b for b in modal["blocks"] if b.get("block_id") == "informed")["element"]["options"][-1]
+    action = [{"type": "static_select", "action_id": "v", "block_id": "informed", "selected_option": option}]
+    for view in ({"callback_id": modal["callback_id"], "private_metadata": modal["private_metadata"]},  # no id
+                 {"id": "VOTHER", "callback_id": "someone_elses", "private_metadata": "{}"},
+                 {"id": "VMODAL", "callback_id": modal["callback_id"], "private_metadata": "not json"}):
+        resp = await alice.interact({"type": "block_actions", "container": {"type": "view"},
+                                     "view": dict(view, type="modal", blocks=modal["blocks"],
+                                                  state={"values": state_for(modal, {"informed": "no"})}),
+                                     "actions": action})
+        assert resp.status == 200
+    await slack_api.settle()
+    assert not slack_api.of("views.update", "chat.postMessage")[1:]  # no redraw, no apology
