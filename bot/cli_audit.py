@@ -230,10 +230,13 @@ def _post_now(db_path, config_path, config) -> None:
         raise BadInput("nowhere to post: set [digest] slack_channels or teams_conversations, or name "
                        "[leads] (with lead_dms = true), for a channel that is enabled")
 
-    async def run() -> dict[str, int]:
+    async def run() -> dict:
         if channels.slack is not None:
             await channels.slack.on_startup(None)
         try:
+            if channels.slack is not None and config.digest_slack_channels:  # what to fix, before posting
+                for channel, why in (await channels.slack.unreachable(list(config.digest_slack_channels))).items():
+                    click.echo(f"slack: cannot post to channel {channel}: {why}", err=True)
             return await post_digest(engine, config, channels)
         finally:
             if channels.slack is not None:
@@ -243,5 +246,7 @@ def _post_now(db_path, config_path, config) -> None:
     for name in ("slack", "teams"):
         if wanted[name]:
             click.echo(f"{name}: posted to {sent[name]} of {wanted[name]} target(s)")
+    for line in sent["unreached"]:
+        click.echo(f"not reached: {line}", err=True)
     if any(sent[n] < wanted[n] for n in wanted):
-        raise click.ClickException("some targets were not reached: the warnings above say which channel failed")
+        raise click.ClickException("some targets were not reached: the lines above say which, why and how to fix it")

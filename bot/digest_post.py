@@ -3,13 +3,15 @@
 ``[digest] schedule`` (default ``MON 09:00``, Europe/London) says when; ``slack_channels`` and
 ``teams_conversations`` say where, and ``lead_dms`` (default true) also sends it to each lead
 named under ``[leads]``. Each channel adapter posts through its own API: Slack with
-``SlackChannel.post_digest`` (text and the outcomes chart), Teams with ``send_proactive``.
+``SlackChannel.post_digest`` (text and the outcomes chart), Teams with ``send_proactive`` (one
+Adaptive Card with the chart in it, since Teams renders no Markdown headings or tables).
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
+from typing import Any
 
 from bot.background import BackgroundTask
 from storage.db import db_lock
@@ -17,14 +19,15 @@ from storage.db import db_lock
 log = logging.getLogger("infoshare.digest")
 
 
-def _build(engine) -> tuple[str, bytes]:
-    """The digest: counted under the database lock, its chain verified outside it."""
+def _build(engine) -> tuple[str, bytes, dict]:
+    """The digest (Markdown, the chart, the data): counted under the database lock, its chain
+    verified outside it."""
     from storage.digest import build_digest, outcomes_chart_png, render_markdown, verify_apart
     db = engine.db
     with db_lock(db):
         d = build_digest(db, verify=False, stale_after_days=engine.digest_stale_after_days)
     verify_apart(db, d)
-    return render_markdown(d), outcomes_chart_png(d)
+    return render_markdown(d), outcomes_chart_png(d), d
 
 
 def targets(config, channel: str) -> list[str]:
@@ -35,24 +38,47 @@ def targets(config, channel: str) -> list[str]:
     return where
 
 
-async def post_digest(engine, config, channels) -> dict[str, int]:
-    """Build this week's digest once and post it everywhere configured; returns posts per channel."""
-    text, png = await asyncio.to_thread(_build, engine)
-    sent = {"slack": 0, "teams": 0}
+def _where(config, channel: str, target: str) -> str:
+    """A target as the log and the command line name it: a configured channel or conversation by its
+    id, a lead's own chat by its place in ``[leads]`` (never a person's id)."""
+    configured = config.digest_slack_channels if channel == "slack" else config.digest_teams_conversations
+    if target in configured:
+        return f"{'Slack channel' if channel == 'slack' else 'Teams conversation'} {target}"
+    leads = list(config.leads.get(channel, []))
+    n = leads.index(target) + 1 if target in leads else 0
+    return f"the {channel.title()} chat of lead {n} of {len(leads)} in [leads] {channel}"
+
+
+async def post_digest(engine, config, channels) -> dict[str, Any]:
+    """Build this week's digest once and post it everywhere configured.
+
+    Returns posts per channel (``"slack"``, ``"teams"``) and ``"unreached"``: one line for each
+    target that was not reached, naming it, why and how to fix it (also logged as a warning).
+    """
+    from bot.teams_cards import digest_card
+    text, png, d = await asyncio.to_thread(_build, engine)
+    sent: dict[str, Any] = {"slack": 0, "teams": 0, "unreached": []}
+
+    def missed(channel: str, target: str, exc: Exception) -> None:
+        why = str(exc) if type(exc).__name__ == "DigestNotPosted" else f"it failed ({type(exc).__name__})"
+        line = f"{_where(config, channel, target)}: {why}"
+        sent["unreached"].append(line)
+        log.warning("weekly digest not posted to %s", line)
+
     if channels.slack is not None:
         for target in targets(config, "slack"):
             try:
                 await channels.slack.post_digest(target, text, png)
                 sent["slack"] += 1
             except Exception as exc:  # one unreachable target must not stop the others
-                log.warning("digest to a Slack target failed: %s", type(exc).__name__)
+                missed("slack", target, exc)
     if channels.teams is not None:
         for target in targets(config, "teams"):
             try:
-                await channels.teams.send_proactive(target, text)
+                await channels.teams.send_proactive(target, card=digest_card(d, png))
                 sent["teams"] += 1
             except Exception as exc:
-                log.warning("digest to a Teams target failed: %s", type(exc).__name__)
+                missed("teams", target, exc)
     log.info("weekly digest posted: %d to Slack, %d to Teams", sent["slack"], sent["teams"])
     return sent
 
@@ -60,11 +86,24 @@ async def post_digest(engine, config, channels) -> dict[str, int]:
 class WeeklyDigest(BackgroundTask):
     """Starts the schedule loop with the server and stops it on shutdown."""
 
+    check: asyncio.Task | None = None
+
     def __init__(self, engine, config, channels):
         self.engine, self.config, self.channels = engine, config, channels
 
+    async def check_slack(self) -> dict[str, str]:
+        """Say now, not on Monday morning, which ``[digest] slack_channels`` the bot cannot post to."""
+        problems = await self.channels.slack.unreachable(list(self.config.digest_slack_channels))
+        for channel, why in problems.items():
+            log.warning("weekly digest: cannot post to Slack channel %s: %s", channel, why)
+        if not problems:
+            log.info("weekly digest: the bot can post to every Slack channel in [digest] slack_channels")
+        return problems
+
     async def on_startup(self, app) -> None:
         from bot.schedule import run_weekly
+        if self.channels.slack is not None and self.config.digest_slack_channels:
+            self.check = asyncio.create_task(self.check_slack())  # in the background: start-up never waits
         if not (targets(self.config, "slack") and self.channels.slack) and not (
                 targets(self.config, "teams") and self.channels.teams):
             log.info("weekly digest: no targets configured, not scheduled")
@@ -72,3 +111,8 @@ class WeeklyDigest(BackgroundTask):
         self.start(run_weekly(self.config.digest_schedule,
                               lambda: post_digest(self.engine, self.config, self.channels)))
         log.info("weekly digest scheduled: %s Europe/London", self.config.digest_schedule)
+
+    async def on_cleanup(self, app) -> None:
+        if self.check is not None and not self.check.done():
+            self.check.cancel()
+        await super().on_cleanup(app)

@@ -270,6 +270,7 @@ class SlackChannel:
         app.event("message")(self.on_message)
         app.command(COMMAND)(self.on_command)
         app.view_submission(kit.RECORD_VIEW)(self.on_record_submit)
+        app.action(kit.VALUE_ACTION)(self.on_form_change)
         app.view_submission(kit.TEXT_VIEW)(self.on_text_submit)
         app.event("app_mention")(self.on_mention)
         app.event("app_home_opened")(self.on_home_opened)
@@ -393,14 +394,58 @@ class SlackChannel:
         """Post the weekly digest to a channel id, or to a lead's DM when ``target`` is a user id.
 
         The digest is Markdown (a ``markdown`` block, with the same text as the fallback); the
-        outcomes-per-day chart follows as an image file when there is one.
+        outcomes-per-day chart follows as an image file when there is one. Raises
+        :class:`DigestNotPosted`, saying why and how to fix it, when Slack refuses the post.
         """
-        channel = await self.dm_of(target) if target[:1] in ("U", "W") else target
-        await self.client.chat_postMessage(channel=channel, text=text[:3000],
-                                           blocks=[{"type": "markdown", "text": text[:12000]}])
+        try:
+            channel = await self.dm_of(target) if target[:1] in ("U", "W") else target
+            await self.client.chat_postMessage(channel=channel, text=text[:3000],
+                                               blocks=[{"type": "markdown", "text": text[:12000]}])
+        except SlackApiError as exc:
+            raise DigestNotPosted(digest_problem(str(exc.response.get("error") or "unknown_error"))) from None
         if png:
             await self.client.files_upload_v2(channel=channel, content=png, filename="decisions-per-day.png",
                                               title="Decisions per day, by outcome")
+
+    async def unreachable(self, channel_ids: list[str]) -> dict[str, str]:
+        """The digest channels the bot cannot post to, each with why and how to fix it.
+
+        ``conversations.info`` says whether the bot is a member; a public channel it is not in can
+        still be posted to when the app has ``chat:write.public`` (the token's scopes come back in
+        every Web API response's ``x-oauth-scopes`` header). Nothing is posted.
+
+        Example:
+            >>> await slack.unreachable(["C0123ABCD"])  # doctest: +SKIP
+            {'C0123ABCD': 'the bot is not in the channel: invite it ...'}
+        """
+        if not channel_ids:
+            return {}
+        try:
+            auth = await self.client.auth_test()
+        except SlackApiError as exc:
+            why = digest_problem(str(exc.response.get("error") or "unknown_error"))
+            return {c: f"cannot be checked: {why}" for c in channel_ids}
+        except (aiohttp.ClientError, OSError, asyncio.TimeoutError):
+            return {c: "cannot be checked: Slack did not answer" for c in channel_ids}
+        granted = {s.strip() for s in str((auth.headers or {}).get("x-oauth-scopes") or "").split(",")}
+        out: dict[str, str] = {}
+        for channel in channel_ids:
+            try:
+                info = (await self.client.conversations_info(channel=channel))["channel"] or {}
+            except SlackApiError as exc:
+                error = str(exc.response.get("error") or "unknown_error")
+                out[channel] = (digest_problem(error) if error != "missing_scope" else
+                                "cannot be checked: the app lacks channels:read or groups:read; add them and "
+                                "reinstall it (manifest/slack/README.md)")
+                continue
+            except (aiohttp.ClientError, OSError, asyncio.TimeoutError):
+                out[channel] = "cannot be checked: Slack did not answer"
+                continue
+            if info.get("is_archived"):
+                out[channel] = digest_problem("is_archived")
+            elif not info.get("is_member") and (info.get("is_private") or "chat:write.public" not in granted):
+                out[channel] = digest_problem("not_in_channel")
+        return out
 
     # ---- showing replies ------------------------------------------------------------------
 
@@ -603,6 +648,28 @@ class SlackChannel:
             return None
         return meta if isinstance(meta, dict) and isinstance(meta.get("c"), str) else None
 
+    async def on_form_change(self, ack, body: dict[str, Any]) -> None:
+        """An answer chosen in the record modal that another field depends on ("No, not told"):
+        the modal is redrawn with that field shown, or taken away again. Nothing goes to the
+        engine and nothing is stored; the submit is checked by the engine as ever."""
+        await ack()
+        view = body.get("view") if isinstance(body.get("view"), dict) else {}
+        meta, user = self._meta(view), _user_of(body)
+        if view.get("callback_id") != kit.RECORD_VIEW or meta is None or not user or not _is_id(view.get("id")):
+            return
+        async with self.after_ack(body):
+            now = await self.in_worker(self._current_locked, meta["c"], user)
+            reply = next((r for r in now if r.kind == "record_field" and r.form and r.token == meta.get("t")), None)
+            if reply is None:  # the form belongs to an earlier step: its submit will say so
+                return
+            values = kit.form_values((view.get("state") or {}).get("values") or {})
+            new = kit.redraw_modal(view, reply, values)
+            if new is not None:
+                try:
+                    await self.client.views_update(view_id=view.get("id"), hash=view.get("hash"), view=new)
+                except SlackApiError as exc:  # closed meanwhile, or changed again (hash): the next change redraws it
+                    log.info("could not redraw the record form: %s", exc.response.get("error"))
+
     async def on_record_submit(self, ack, body: dict[str, Any], view: dict[str, Any]) -> None:
         """The record modal: errors go back onto the fields; the summary replaces the DM message."""
         meta, user = self._meta(view), (body.get("user") or {}).get("id")
@@ -687,6 +754,29 @@ class SlackChannel:
     def _current_locked(self, dm: str, user: str) -> list[Reply]:
         with db_lock(self.engine.db):
             return self.engine.current(CHANNEL, dm, user)
+
+
+class DigestNotPosted(Exception):
+    """Slack refused the digest; the message says why and how to fix it."""
+
+
+INVITE = "invite infoshare to it (type /invite @infoshare in the channel)"
+PUBLIC_SCOPE = ("or, for a public channel, add the chat:write.public scope to the app and reinstall it "
+                "(manifest/slack/README.md)")
+
+
+def digest_problem(error: str) -> str:
+    """Why the digest cannot go to a channel, from Slack's error code, and how to fix it."""
+    known = {
+        "not_in_channel": f"the bot is not in the channel: {INVITE}, {PUBLIC_SCOPE}",
+        "channel_not_found": ("no such channel, or a private channel the bot is not in: check the id in "
+                              f"[digest] slack_channels, and {INVITE}"),
+        "is_archived": "the channel is archived: unarchive it, or name another in [digest] slack_channels",
+        "missing_scope": "the app lacks a scope this needs: reinstall it from manifest/slack/manifest.yaml",
+        "user_not_found": "Slack does not know this lead: check their member ID in [leads] slack",
+        "restricted_action": "the workspace lets only some members post there: ask a Slack admin",
+    }
+    return known.get(error, f"Slack refused it ({error})")
 
 
 def from_env(engine, config, socket_mode: bool = False) -> SlackChannel | str:

@@ -25,7 +25,8 @@ import json
 import re
 from typing import Any
 
-from dialogs.events import Choice, Event, Reply, choice_event, cite_text
+from dialogs.events import NAV_KINDS, Choice, Event, Reply, choice_event, cite_text, field_applies
+from dialogs.text import MAX_TEXT
 
 ACTION_PREFIX = "infoshare:"
 """Every interactive element's ``action_id`` starts with this (one Bolt listener takes them all)."""
@@ -43,8 +44,9 @@ MAX_FALLBACK = 300
 MAX_LABEL = 75
 MAX_BUTTONS = 5
 """Choices of one kind beyond this many (topics) become a select menu instead of buttons."""
-MAX_INPUT = 500
-"""Longest typed answer (``dialogs.text.MAX_TEXT``, which the engine enforces)."""
+MAX_INPUT = MAX_TEXT
+"""Longest typed answer: the engine's own limit, so Slack stops typing there."""
+TEXT_PLACEHOLDER = f"Up to {MAX_TEXT} characters; a case reference, not names"
 
 SECONDARY = ("info", "why", "where", "privacy", "error", "record_form", "recorded", "answer", "topics")
 
@@ -171,11 +173,20 @@ def event_of(data: dict[str, Any]) -> Event:
     return Event(kind, value, token=token, values=values)
 
 
+def fits(label: str, about: str | None, limit: int = MAX_LABEL) -> str:
+    """``label (about)`` when it fits in ``limit`` characters, else the label alone: never half a
+    sentence (Slack cuts an accessibility label at 75 characters)."""
+    whole = f"{label} ({about})" if about else label
+    return whole if len(whole) <= limit else cut(label, limit)
+
+
 def _a11y(choice: Choice, reply: Reply) -> str:
+    """What a screen reader says for a button: the label and where it is ("Answer Yes to
+    Question 3"), with the question itself read from the block just above the buttons."""
     if choice.kind == "answer":
-        return cut(f"Answer {choice.label} to: {reply.text}", MAX_LABEL)
-    about = reply.title or reply.text
-    return cut(f"{choice.label} ({about})" if about else choice.label, MAX_LABEL)
+        where = f"Answer {choice.label} to {reply.title}"
+        return where if reply.title and len(where) <= MAX_LABEL else cut(f"Answer {choice.label}", MAX_LABEL)
+    return fits(choice.label, reply.title or reply.text or None)
 
 
 def button(label: str, value: str, action_id: str, style: str | None = None,
@@ -188,15 +199,21 @@ def button(label: str, value: str, action_id: str, style: str | None = None,
     return b
 
 
-def choice_elements(reply: Reply, nonce: str, *, skip_kinds: tuple[str, ...] = ()) -> list[dict[str, Any]]:
-    """Buttons for a reply's choices; many choices of one kind (topics) become one select menu."""
-    choices = [c for c in reply.choices if c.kind not in skip_kinds]
+def choice_elements(reply: Reply, nonce: str, *, skip_kinds: tuple[str, ...] = (),
+                    nav: bool | None = None) -> list[dict[str, Any]]:
+    """Buttons for a reply's choices; many choices of one kind (topics) become one select menu.
+
+    ``nav``: only the navigation choices (True), only the others (False), or all (None).
+    """
+    numbered = [(i, c) for i, c in enumerate(reply.choices) if c.kind not in skip_kinds
+                and (nav is None or (c.kind in NAV_KINDS) == nav)]
+    choices = [c for _, c in numbered]
     by_kind: dict[str, list[Choice]] = {}
     for c in choices:
         by_kind.setdefault(c.kind, []).append(c)
     elements: list[dict[str, Any]] = []
     done: set[str] = set()
-    for i, c in enumerate(choices):
+    for i, c in numbered:
         group = by_kind[c.kind]
         if len(group) > MAX_BUTTONS:
             if c.kind in done:
@@ -267,18 +284,17 @@ def reply_blocks(reply: Reply, nonce: str) -> list[dict[str, Any]]:
         blocks = [section(f"*{esc(reply.title or 'Record the decision')}*\n{ADAPTER_NOTE_FORM}")]
         elements = [button("Open the record form", adapter_value("form", reply.token, nonce),
                            f"{ACTION_PREFIX}open_form", "primary", "Open the record form")]
-        elements += choice_elements(reply, nonce, skip_kinds=("choose",))
-        return blocks + actions(elements)
+        elements += choice_elements(reply, nonce, skip_kinds=("choose",), nav=False)
+        return blocks + actions(elements) + actions(choice_elements(reply, nonce, skip_kinds=("choose",), nav=True))
     if reply.citations and k != "record_field":
         blocks.append(context(cut(cite_line(reply.citations), MAX_SECTION)))
     elements = []
     if k == "record_field" and (reply.field or {}).get("kind") == "text":
         elements.append(button("Type your answer", adapter_value("text", reply.token, nonce),
-                               f"{ACTION_PREFIX}type_text", "primary", cut(f"Type your answer: {reply.text}", MAX_LABEL)))
-    elements += choice_elements(reply, nonce)
-    if elements:
-        blocks += actions(elements)
-    return blocks
+                               f"{ACTION_PREFIX}type_text", "primary", fits("Type your answer", reply.title)))
+    elements += choice_elements(reply, nonce, nav=False)
+    # The answers on a row of their own, then Back / Start over / Why? on a second row.
+    return blocks + actions(elements) + actions(choice_elements(reply, nonce, nav=True))
 
 
 def message(replies: list[Reply], nonce: str) -> tuple[str, list[dict[str, Any]]]:
@@ -302,17 +318,44 @@ def moved_blocks() -> tuple[str, list[dict[str, Any]]]:
 
 # ---- modals --------------------------------------------------------------------------------
 
+def option_text(label: str, limit: int = MAX_LABEL) -> tuple[str, str | None]:
+    """A select option's label as ``(text, description)``, each at most ``limit`` characters.
+
+    Slack cuts an option's text at 75 characters, so a longer label is split where it reads
+    well (before ``" ("``, after ``", "`` or ``": "``, else between words) and the rest is the
+    option's description, shown under it.
+
+    Example:
+        >>> option_text("Legitimate interests (mainly for organisations that are not public authorities)")
+        ('Legitimate interests', '(mainly for organisations that are not public authorities)')
+    """
+    label = " ".join(label.split())
+    if len(label) <= limit:
+        return label, None
+    cuts = [m.start() for m in re.finditer(r" \(", label)] + [m.end() - 1 for m in re.finditer(r"[,:;] ", label)]
+    for at in sorted(cuts, reverse=True):
+        head, tail = label[:at].strip().rstrip(",;"), label[at:].strip()
+        if head and len(head) <= limit and len(tail) <= limit:
+            return head, tail
+    words = label[:limit + 1].rsplit(" ", 1)[0] if " " in label[:limit + 1] else label[:limit]
+    return words, cut(label[len(words):].strip(), limit) or None
+
+
 def _option(choice: dict[str, Any]) -> dict[str, Any]:
-    return {"text": plain(str(choice["label"]), MAX_LABEL), "value": cut(str(choice["value"]), 150)}
+    text, description = option_text(str(choice["label"]))
+    option = {"text": plain(text, MAX_LABEL), "value": cut(str(choice["value"]), 150)}
+    if description:
+        option["description"] = plain(description, MAX_LABEL)
+    return option
 
 
 def _input(f: dict[str, Any], form: list[dict[str, Any]]) -> dict[str, Any]:
-    kind, value, when = f["kind"], f.get("value"), f.get("when") or {}
+    kind, value = f["kind"], f.get("value")
     block: dict[str, Any] = {"type": "input", "block_id": f["id"], "label": plain(f.get("prompt") or f["id"], 2000),
-                             "optional": bool(when) or not f.get("required", True)}
+                             "optional": not f.get("required", True)}
     if kind == "text":
         element: dict[str, Any] = {"type": "plain_text_input", "action_id": VALUE_ACTION, "multiline": True,
-                                   "max_length": MAX_INPUT}
+                                   "max_length": MAX_INPUT, "placeholder": plain(TEXT_PLACEHOLDER)}
         if value:
             element["initial_value"] = str(value)
     else:
@@ -327,28 +370,53 @@ def _input(f: dict[str, Any], form: list[dict[str, Any]]) -> dict[str, Any]:
             else:
                 element["initial_option"] = chosen[0]
     block["element"] = element
-    if when:
-        by_id = {g["id"]: g for g in form}
-        conds = []
-        for fid, v in when.items():
-            g = by_id.get(fid, {})
-            label = next((str(c["label"]) for c in g.get("choices") or [] if c["value"] == v), str(v))
-            conds.append(f"\u201c{g.get('prompt', fid)}\u201d is \u201c{label}\u201d")
-        block["hint"] = plain("Needed only when " + " and ".join(conds) + ".", 2000)
+    adds = []
+    for other in form:  # a later field that this answer brings in ("why not told" after "No")
+        for fid, v in (other.get("when") or {}).items():
+            if fid == f["id"]:
+                label = next((str(c["label"]) for c in f.get("choices") or [] if c["value"] == v), str(v))
+                adds.append(f"Choosing \u201c{label}\u201d adds: {re.split(r'(?<=[?]) ', other['prompt'], maxsplit=1)[0]}")
+    if adds:
+        block["dispatch_action"] = True  # a choice here redraws the modal (SlackChannel.on_form_change)
+        block["hint"] = plain(" ".join(adds), 2000)
     return block
 
 
-def record_modal(reply: Reply, meta: str, intro: str | None = None) -> dict[str, Any]:
-    """The record step as a modal: one input block per form field, ``block_id`` = field id."""
+def form_inputs(reply: Reply, values: dict[str, Any] | None = None) -> list[dict[str, Any]]:
+    """The record form's input blocks, ``block_id`` = field id. A field that applies only after
+    another answer (why the person is not told) is there only once that answer is given:
+    ``values`` as the person has them in the modal now, else the answers stored so far."""
     form = reply.form or []
+    if values is not None:
+        form = [dict(f, value=values.get(f["id"])) for f in form]
+    now = {f["id"]: f.get("value") for f in form}
+    return [_input(f, form) for f in form if field_applies(f, now)]
+
+
+def record_modal(reply: Reply, meta: str, intro: str | None = None) -> dict[str, Any]:
+    """The record step as a modal: one input block per form field that applies (:func:`form_inputs`)."""
     blocks: list[dict[str, Any]] = []
     if intro:
         blocks.append(section(esc(intro)))
     blocks.append(context("Use case references, not names. Nothing is recorded until you confirm the summary."))
-    blocks += [_input(f, form) for f in form]
+    blocks += form_inputs(reply)
     return {"type": "modal", "callback_id": RECORD_VIEW, "private_metadata": meta,
             "title": plain("Record the decision", 24), "submit": plain("Check summary", 24),
             "close": plain("Cancel", 24), "blocks": blocks[:100]}
+
+
+def redraw_modal(view: dict[str, Any], reply: Reply, values: dict[str, Any]) -> dict[str, Any] | None:
+    """The open record modal ``view`` with the fields that apply to ``values`` (what is chosen in
+    it now), for ``views.update``; None when the same fields are shown already. Blocks keep their
+    ids, so Slack keeps what was typed and chosen."""
+    old = view.get("blocks") or []
+    inputs = form_inputs(reply, values)
+    if [b["block_id"] for b in inputs] == [b.get("block_id") for b in old if b.get("type") == "input"]:
+        return None
+    head = [b for b in old if b.get("type") != "input"]
+    return {"type": "modal", "callback_id": RECORD_VIEW, "private_metadata": view.get("private_metadata") or "",
+            "title": plain("Record the decision", 24), "submit": plain("Check summary", 24),
+            "close": plain("Cancel", 24), "blocks": (head + inputs)[:100]}
 
 
 def text_modal(reply: Reply, meta: str) -> dict[str, Any]:
@@ -356,7 +424,7 @@ def text_modal(reply: Reply, meta: str) -> dict[str, Any]:
     f = reply.field or {"id": "text", "prompt": reply.text}
     block = {"type": "input", "block_id": f["id"], "label": plain(reply.text or f.get("prompt", ""), 2000),
              "element": {"type": "plain_text_input", "action_id": VALUE_ACTION, "multiline": True,
-                         "max_length": MAX_INPUT}}
+                         "max_length": MAX_INPUT, "placeholder": plain(TEXT_PLACEHOLDER)}}
     return {"type": "modal", "callback_id": TEXT_VIEW, "private_metadata": meta,
             "title": plain(reply.title or "Your answer", 24), "submit": plain("Send", 24),
             "close": plain("Cancel", 24), "blocks": [block]}

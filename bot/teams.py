@@ -629,8 +629,10 @@ class TeamsChannel:
 
     # ---- proactive ----------------------------------------------------------------------------
 
-    async def send_proactive(self, reference_key: str, text: str) -> str | None:
-        """Post markdown ``text`` (a digest) where ``reference_key`` points; the new message id.
+    async def send_proactive(self, reference_key: str, text: str | None = None, *,
+                             card: dict[str, Any] | None = None) -> str | None:
+        """Post an Adaptive Card (the digest, :func:`bot.teams_cards.digest_card`) or markdown
+        ``text`` where ``reference_key`` points; the new message id.
 
         ``reference_key`` is a conversation id (a channel ``19:...@thread.tacv2`` or a personal
         chat ``a:...``), or a user's AAD object id or Teams id, for their 1:1 chat with the bot.
@@ -642,7 +644,7 @@ class TeamsChannel:
         sent: dict[str, str | None] = {}
 
         async def post(turn_context: TurnContext) -> None:
-            response = await turn_context.send_activity(_message(cards.Outgoing(text=text)))
+            response = await turn_context.send_activity(_message(cards.Outgoing(card=card, text=text)))
             sent["id"] = response.id if response is not None else None
 
         await self.adapter.continue_conversation(reference, post, bot_app_id=self.settings.APP_ID)

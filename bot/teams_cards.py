@@ -22,11 +22,14 @@ Example:
 
 from __future__ import annotations
 
+import base64
 import re
 from dataclasses import dataclass
+from datetime import date
 from typing import Any
 
-from dialogs.events import EVENT_KINDS, Event, Reply, choice_event, cite_text
+from dialogs.events import EVENT_KINDS, Choice, Event, Reply, choice_event, cite_text, field_applies, split_choices
+from dialogs.text import MAX_TEXT
 
 CARD_CONTENT_TYPE = "application/vnd.microsoft.card.adaptive"
 CARD_SCHEMA = "http://adaptivecards.io/schemas/adaptive-card.json"
@@ -36,7 +39,8 @@ INPUT_PREFIX = "field:"
 MAX_TOP_ACTIONS = 6
 """Teams shows at most six card actions in a row; further ones go to the overflow menu."""
 MAX_INPUT = 2000
-"""Longest value taken from one card input (the engine applies its own, smaller limits)."""
+"""Longest value taken from one card input: more than the engine's :data:`~dialogs.text.MAX_TEXT`,
+so an over-long text reaches the engine and is refused with its length, never cut silently."""
 
 LIVE_KINDS = ("question", "outcome", "record_form", "record_field", "summary", "form_errors")
 """Replies that show where the walk is; a conversation has one such card, updated in place."""
@@ -63,6 +67,12 @@ APOLOGY_TEXT = (
     "Sorry, something went wrong on my side and I could not finish that. Your place is saved: "
     "type 'where' to see where you are, or 'start' to begin again.")
 FORM_TEXT = "Check or change the answers below, then select Continue."
+PICK_LABEL = "Read the answer"
+PICK_INPUT = INPUT_PREFIX + "pick"
+"""The searchable list that stands for many choices of one kind (the topics) and its button."""
+MAX_BUTTONS = 5
+"""Choices of one kind beyond this many (the topics) become one searchable list and one button:
+Teams' host configuration shows six actions, and 29 buttons would not read anywhere."""
 SUBMIT_LABEL = "Continue"
 SEND_LABEL = "Send"
 
@@ -141,10 +151,49 @@ def _header(reply: Reply) -> list[dict[str, Any]]:
     return body
 
 
+def _buttons(reply: Reply, choices: list[Choice]) -> list[dict[str, Any]]:
+    return [_submit(c.label, _data(choice_event(reply, c)), c.style) for c in choices]
+
+
+def _many(reply: Reply) -> str | None:
+    """The kind of choice a reply has more than :data:`MAX_BUTTONS` of (topics), if any."""
+    kinds = [c.kind for c in reply.choices if c.kind != "choose"]
+    return next((k for k in dict.fromkeys(kinds) if kinds.count(k) > MAX_BUTTONS), None)
+
+
+def _picker(reply: Reply, kind: str) -> dict[str, Any]:
+    """Many choices of one kind as a card: a searchable ``Input.ChoiceSet`` and one submit, whose
+    click sends the same event a button for the chosen one would (``kind``, the value picked)."""
+    group = [c for c in reply.choices if c.kind == kind]
+    rest = [c for c in reply.choices if c.kind != kind]
+    choices = [{"title": c.label, "value": str(c.value)} for c in group if c.value is not None]
+    picker = {"type": "Input.ChoiceSet", "id": PICK_INPUT, "style": "filtered", "isMultiSelect": False,
+              "label": f"Choose one of {len(choices)} (type to search)", "placeholder": "Type a word, or choose",
+              "isRequired": True, "errorMessage": "Please choose one first.", "choices": choices}
+    data: dict[str, Any] = {"kind": kind, "input": PICK_INPUT}
+    if reply.token is not None:
+        data["token"] = reply.token
+    pick = {"type": "Action.Submit", "title": PICK_LABEL, "data": {DATA_KEY: data}, "style": "positive"}
+    return _card(_header(reply) + [picker] + _sources(reply), [pick] + _buttons(reply, rest))
+
+
 def render(reply: Reply) -> dict[str, Any]:
-    """Any reply as a card: title, text, facts, lists, sources and one button per choice."""
-    actions = [_submit(c.label, _data(choice_event(reply, c)), c.style) for c in reply.choices]
-    return _card(_header(reply) + _sources(reply), actions)
+    """Any reply as a card: title, text, facts, lists, sources and one button per choice.
+
+    Many choices of one kind (the topics) are one searchable list with one button instead.
+
+    When a reply has both answers and navigation (Yes / No / Not sure and Back / Start over /
+    Why?), the answers get a row of their own under the text (an ``ActionSet``) and the
+    navigation is the card's own row at the foot, so on a phone each row has room for its labels.
+    """
+    many = _many(reply)
+    if many:
+        return _picker(reply, many)
+    main, nav = split_choices(reply.choices)
+    if main and nav:
+        body = _header(reply) + [{"type": "ActionSet", "actions": _buttons(reply, main)}] + _sources(reply)
+        return _card(body, _buttons(reply, nav))
+    return _card(_header(reply) + _sources(reply), _buttons(reply, reply.choices))
 
 
 def _field_value(field: dict[str, Any], values: dict[str, Any] | None) -> str | None:
@@ -160,25 +209,35 @@ def _input(field: dict[str, Any], value: str | None, label: str, required: bool)
     inp: dict[str, Any] = {"id": INPUT_PREFIX + field["id"], "label": label, "isRequired": required,
                            "errorMessage": "Please answer this."}
     if field["kind"] == "text":
-        inp.update(type="Input.Text", isMultiline=field["id"] == "reason", maxLength=MAX_INPUT)
+        # The engine's own limit: Teams stops typing there instead of refusing after submit.
+        inp.update(type="Input.Text", isMultiline=field["id"] == "reason", maxLength=MAX_TEXT,
+                   placeholder=f"Up to {MAX_TEXT} characters; a case reference, not names")
     else:
-        inp.update(type="Input.ChoiceSet", isMultiSelect=field["kind"] == "multi",
-                   style="expanded" if field["kind"] == "multi" or len(field.get("choices") or []) <= 4 else "compact",
+        multi = field["kind"] == "multi"
+        inp.update(type="Input.ChoiceSet", isMultiSelect=multi, wrap=True,  # a long choice wraps, never cut
+                   style="expanded" if multi or len(field.get("choices") or []) <= 4 else "compact",
+                   placeholder="Choose all that apply" if multi else "Choose one",
                    choices=[{"title": str(c["label"]), "value": str(c["value"])} for c in field.get("choices") or []])
     if value not in (None, ""):
         inp["value"] = value
     return inp
 
 
-def _condition(field: dict[str, Any], form: list[dict[str, Any]]) -> str:
-    """``(only if <prompt> is <choice>)`` for a field with ``when``; cards cannot hide it until then."""
-    parts = []
-    by_id = {f["id"]: f for f in form}
-    for other_id, wanted in (field.get("when") or {}).items():
-        other = by_id.get(other_id, {"prompt": other_id})
-        label = next((c["label"] for c in other.get("choices") or [] if c["value"] == wanted), wanted)
-        parts.append(f"'{other['prompt']}' is '{label}'")
-    return f" (only if {' and '.join(parts)})" if parts else ""
+def _applies(field: dict[str, Any], form: list[dict[str, Any]], values: dict[str, Any] | None) -> bool:
+    """Whether a field with ``when`` applies to the answers as they stand (submitted, else stored)."""
+    return field_applies(field, {f["id"]: _field_value(f, values) for f in form})
+
+
+def _adds(field: dict[str, Any], form: list[dict[str, Any]]) -> list[str]:
+    """Notes under a field that a later field depends on: "Choosing 'No' adds ...: Why ...?"."""
+    notes = []
+    labels = {str(c["value"]): str(c["label"]) for c in field.get("choices") or []}
+    for other in form:
+        for k, v in (other.get("when") or {}).items():
+            if k == field["id"]:
+                question = re.split(r"(?<=\?) ", other["prompt"], maxsplit=1)[0]
+                notes.append(f"Choosing '{labels.get(str(v), v)}' adds a question after Continue: {question}")
+    return notes
 
 
 def render_form(form: list[dict[str, Any]], *, token: str | None, title: str = "Record the decision",
@@ -198,18 +257,28 @@ def render_form(form: list[dict[str, Any]], *, token: str | None, title: str = "
         body.append(_text("Please correct the fields marked below.", color="Attention", weight="Bolder"))
     known = {f["id"] for f in form}
     for f in form:
-        conditional = bool(f.get("when"))
-        label = f["prompt"] + _condition(f, form) + ("" if f.get("required", True) else " (optional)")
-        body.append(_input(f, _field_value(f, values), label, bool(f.get("required", True)) and not conditional))
+        # A field that applies only after another answer (why the person is not told) is shown once
+        # that answer is given: Teams cannot show it the moment "No" is picked (in Adaptive Cards 1.5
+        # only a button toggles visibility), so Continue brings the form back with it and the
+        # engine's request for it. Until then a note under that answer says what choosing it adds.
+        if f.get("when") and not _applies(f, form, values) and f["id"] not in errors:
+            continue
+        label = f["prompt"] + ("" if f.get("required", True) else " (optional)")
+        body.append(_input(f, _field_value(f, values), label, bool(f.get("required", True)) and not f.get("when")))
         if f["id"] in errors:
             body.append(_text(errors[f["id"]], color="Attention", size="Small", spacing="None"))
+        body += [_text(note, isSubtle=True, size="Small", spacing="None") for note in _adds(f, form)]
     for fid, message in errors.items():  # an error for a field the form does not show
         if fid not in known:
             body.append(_text(message, color="Attention", size="Small"))
     body += _sources(Reply("record_form", "", citations=list(citations or [])))
-    actions = [_submit(SUBMIT_LABEL, _data(Event("record_submit", token=token)), "positive", inputs=True)]
-    actions += [_submit(label, _data(ev), style) for ev, label, style in nav]
-    return _card(body, actions)
+    submit = _submit(SUBMIT_LABEL, _data(Event("record_submit", token=token)), "positive", inputs=True)
+    if not nav:
+        return _card(body, [submit])
+    # Continue on a row of its own, Back and Leave without recording on the next: at 450 px the
+    # three in one row cut "Leave without recording".
+    body.append({"type": "ActionSet", "actions": [submit], "spacing": "Medium"})
+    return _card(body, [_submit(label, _data(ev), style) for ev, label, style in nav])
 
 
 def render_field(reply: Reply, errors: dict[str, str] | None = None) -> dict[str, Any]:
@@ -236,8 +305,8 @@ def render_turn(replies: list[Reply], *, current: list[Reply] | None = None,
 
     ``record_form`` and the ``record_field`` after it become one form card. ``form_errors`` is
     drawn over the form from ``current`` (the engine's :meth:`~dialogs.conversation.Engine.current`)
-    with the ``submitted`` values kept. Long markdown (the digest) goes as a text message, since
-    card text has no headings or tables.
+    with the ``submitted`` values kept. The digest is a card of its own (:func:`digest_card`);
+    other long markdown goes as a text message.
     """
     out: list[Outgoing] = []
     intro: Reply | None = None
@@ -267,6 +336,10 @@ def render_turn(replies: list[Reply], *, current: list[Reply] | None = None,
             else:
                 card = render(Reply("form_errors", r.text, facts=list((r.errors or {}).items())))
             out.append(Outgoing(card=card, live=True, kind=r.kind))
+            continue
+        if r.digest is not None:
+            from storage.digest import outcomes_chart_png
+            out.append(Outgoing(card=digest_card(r.digest, outcomes_chart_png(r.digest)), kind="digest"))
             continue
         if r.kind == "info" and not r.choices and "\n" in r.text:
             out.append(Outgoing(text=(f"**{r.title}**\n\n" if r.title else "") + r.text, kind=r.kind))
@@ -327,6 +400,8 @@ def event_from_submit(value: Any) -> Event | None:
     if kind == "text" and isinstance(data.get("input"), str):
         typed = value.get(data["input"])
         return Event("text", typed[:MAX_INPUT] if isinstance(typed, str) else "", token=token)
+    if data.get("input") == PICK_INPUT and kind not in ("choose", "record_submit"):
+        return Event(kind, _short(value.get(PICK_INPUT)), token=token)  # the value picked from a list
     values = data.get("values")
     if kind == "choose":
         picked = values.get("value") if isinstance(values, dict) else None
@@ -351,3 +426,83 @@ def event_from_text(text: str | None) -> Event:
     if m:
         return Event("text", m.group(1)) if m.group(1).strip() else Event("topics")
     return Event("text", words)
+
+
+# ---- the leads' digest ------------------------------------------------------------------------
+
+MAX_CHART = 16_000
+"""Largest chart (base64 characters) drawn into a digest card: Teams refuses a message over 28 KB."""
+
+
+def _table(header: list[str], rows: list[list[str]], widths: list[int]) -> dict[str, Any]:
+    def row(cells: list[str], bold: bool = False) -> dict[str, Any]:
+        return {"type": "TableRow", "cells": [
+            {"type": "TableCell", "items": [_text(c, **({"weight": "Bolder"} if bold else {}))]} for c in cells]}
+    return {"type": "Table", "columns": [{"width": w} for w in widths], "firstRowAsHeader": True,
+            "showGridLines": False, "rows": [row(header, bold=True)] + [row(r) for r in rows]}
+
+
+def _section(title: str) -> dict[str, Any]:
+    return _text(title, weight="Bolder", spacing="Large", separator=True)
+
+
+def _items(lines: list[str], empty: str) -> dict[str, Any]:
+    return _text("\n".join(f"- {line}" for line in lines) if lines else empty, spacing="Small")
+
+
+def digest_card(d: dict[str, Any], chart: bytes | None = None) -> dict[str, Any]:
+    """The leads' digest (``storage.digest.build_digest``) as one Adaptive Card: a table of
+    outcomes against the previous period, the chart of outcomes per day (as a data URI: Teams
+    shows it in the card; a table of days instead when there is none), fact sets by pack and
+    channel, and the lists. A user's reasons and questions are defused as in the Markdown digest
+    (``storage.digest.user_markdown``): no mentions, links or formatting of their making."""
+    from storage.digest import (OUTCOME_LABELS, REASONS_SCANNED, local_time, period_title, signed, stale_line,
+                                user_markdown, verification_line)
+    prev = d["previous"]
+    body: list[dict[str, Any]] = [
+        _text(f"Information sharing digest: {period_title(d)}", weight="Bolder", size="Medium"),
+        _text(f"**{d['total']} decisions** (previous {'week' if d['week'] else 'period'}: {prev['total']}, "
+              f"change {signed(d['change'])})"),
+        _table(["Outcome", "Count", "Previous", "Change"],
+               [[label, str(d["by_outcome"][k]), str(prev["by_outcome"][k]),
+                 signed(d["by_outcome"][k] - prev["by_outcome"][k])] for k, label in OUTCOME_LABELS.items()],
+               [3, 1, 1, 1]),
+    ]
+    picture = base64.b64encode(chart).decode("ascii") if chart else ""
+    if picture and len(picture) <= MAX_CHART:
+        body.append({"type": "Image", "url": f"data:image/png;base64,{picture}", "size": "Stretch",
+                     "altText": "Chart: decisions per day, by outcome"})
+    elif len(d["by_day"]) <= 31:
+        body.append(_section("By day"))
+        body.append(_table(["Day"] + [label.replace("Do not share", "Not shared") for label in OUTCOME_LABELS.values()],
+                           [[f"{day:%a} {day.day} {day:%b}"] + [str(r[k]) for k in OUTCOME_LABELS]
+                            for r, day in ((r, date.fromisoformat(r["date"])) for r in d["by_day"])],
+                           [2, 1, 1, 1, 1]))
+    for title, mapping in (("By pack", d["by_pack"]), ("By channel", d["by_channel"])):
+        body.append(_section(title))
+        body.append({"type": "FactSet", "facts": [{"title": str(k), "value": str(n)} for k, n in mapping.items()]}
+                    if mapping else _text("None", spacing="Small"))
+    att = d["attention"]
+    shown = len(att["latest"])
+    more = f"; the newest {shown} listed" if shown < att["seek_advice"] + att["urgent_action"] else ""
+    body.append(_section(f"Seek advice and urgent action ({att['seek_advice']} seek advice, "
+                         f"{att['urgent_action']} urgent{more})"))
+    body.append(_items([f"{a['ref']}: {OUTCOME_LABELS[a['outcome']].lower()}, {local_time(a['recorded_at'])}, "
+                        f"{a['channel']}, {a['pack_id']}" for a in att["latest"]], "None"))
+    capped = f" (counted over the newest {REASONS_SCANNED:,})" if d["by_outcome"]["do_not_share"] > REASONS_SCANNED else ""
+    body.append(_section(f"Reasons given for not sharing{capped}"))
+    body.append(_items([f"{user_markdown(r['reason'])} ({r['count']})" for r in d["do_not_share_reasons"]], "None"))
+    lwr = d["left_without_recording"]
+    body.append(_section(f"Left without recording ({lwr['count']})"))
+    body.append(_items([f"{user_markdown(r['reason'])} ({r['count']})" for r in lwr["reasons"]], "None"))
+    body.append(_section("Most asked topics"))
+    body.append({"type": "FactSet", "facts": [{"title": f"{t['title']} ({', '.join(t['packs'])})", "value": str(t["count"])}
+                                              for t in d["top_topics"]]} if d["top_topics"] else _text("None recorded", spacing="Small"))
+    body.append(_section("Questions the bot could not answer"))
+    body.append(_items([f"\"{user_markdown(u['question'])}\" ({u['count']}x in {', '.join(u['packs'])}; nearest "
+                        f"topic: {u['best_title'] or 'none'})" for u in d["unanswered"]], "None recorded"))
+    body.append(_section("Packs due for review"))
+    body.append(_items([stale_line(p)[2:] for p in d["stale_packs"]], "None: every pack was reviewed recently"))
+    body.append(_section("Record integrity"))
+    body.append(_text(verification_line(d).replace("`", ""), **({"color": "Attention"} if d["verified"] is False else {})))
+    return _card(body, [])

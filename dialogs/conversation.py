@@ -23,7 +23,7 @@ from typing import Any, Callable
 import sqlite_utils
 
 from content.loader import DEFAULT_PACK, UnknownPack, load_pack, pack_ids
-from dialogs.events import Choice, Event, Reply
+from dialogs.events import Choice, Event, Reply, field_applies
 from dialogs.phases import UNRECORDED, accepts, move
 from dialogs.text import MAX_TEXT, clean_event, too_long
 from dialogs.walk import Walk, WalkModel, get_walk
@@ -497,14 +497,13 @@ class _Turn:
     def fields(self, every: bool = False) -> list[dict[str, Any]]:
         """The record fields that apply, with choices resolved for the path taken.
 
-        ``every``: also the fields whose ``when`` is not met yet (a form shows them all).
+        ``every``: also the fields whose ``when`` is not met yet (a form has them, and shows each once it applies).
         """
         pack = load_pack(self.s.pack)
         model = WalkModel(state=self.s.node or "", history=self.s.history)
         out = []
         for f in pack.record_fields:
-            when = f.get("when") or {}
-            if not every and any(self.s.record.get(k) != v for k, v in when.items()):
+            if not every and not field_applies(f, self.s.record):
                 continue
             f = copy.deepcopy(f)
             for rule in f.pop("prompt_if", None) or []:
@@ -558,7 +557,7 @@ class _Turn:
         errors: dict[str, str] = {}
         notes: list[Reply] = []
         for f in self.fields(every=True):  # `when` is checked against the values cleaned so far
-            if any(s.record.get(k) != v for k, v in (f.get("when") or {}).items()):
+            if not field_applies(f, s.record):
                 continue
             value, error, more = self.clean(f, values.get(f["id"]))
             if error:
@@ -708,8 +707,10 @@ class _Turn:
 
     def on_topic(self, ev: Event) -> list[Reply]:
         from dialogs.answers import get_topic
+        if not ev.value:
+            return [Reply("error", "No topic was chosen. Choose one from the list, or ask in your own words.")]
         try:
-            ans = get_topic(self.s.pack, ev.value or "")
+            ans = get_topic(self.s.pack, ev.value)
         except (KeyError, ValueError):
             return [Reply("error", f"There is no topic {ev.value!r}. Type 'topics' to see them.")]
         if ev.value in self.offered:  # picking one suggestion keeps the others pickable
@@ -763,13 +764,13 @@ class _Turn:
         # Within the turn, under the database lock: counts only, and the chain's last logged
         # check (the scheduled digest and `infoshare audit verify` verify it, outside the lock).
         d = build_digest(self.e.db, verify=False, stale_after_days=self.e.digest_stale_after_days)
-        return [Reply("info", render_markdown(d), title="Weekly digest")]
+        return [Reply("info", render_markdown(d), title="Weekly digest", digest=d)]
 
     # ---- what to show now -----------------------------------------------------------------
 
     def nav(self, back: bool = True) -> list[Choice]:
         out = [Choice("back", "Back")] if back else []
-        return out + [Choice("restart", "Start over"), Choice("why", "Why is this asked?")]
+        return out + [Choice("restart", "Start over"), Choice("why", "Why?")]
 
     def prompt(self) -> list[Reply]:
         """The reply that shows where the conversation is now."""
@@ -803,7 +804,7 @@ class _Turn:
                           token=CURRENT)]
         if s.phase == "leaving":
             return [Reply("record_field", "Please tell me briefly why you are leaving without recording this "
-                          "decision (no names). Your reason is recorded.", title="Leaving without recording",
+                          "decision (no names). Your reason is recorded.", title="Leave without recording",
                           field={"id": "reason", "kind": "text", "prompt": "Reason for not recording", "required": True},
                           choices=[Choice("record", "Record the decision instead", style="primary")],
                           citations=pack.record["cite"], token=CURRENT)]

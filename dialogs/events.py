@@ -84,6 +84,10 @@ class Reply:
     form: list[dict[str, Any]] | None = None
     errors: dict[str, str] | None = None
     ref: str | None = None
+    digest: dict[str, Any] | None = None
+    """The leads' digest as data (``storage.digest.build_digest``), beside its Markdown ``text``, for
+    a channel that draws it its own way (Teams: a card with tables, since it renders no Markdown
+    headings or tables)."""
 
     def __post_init__(self) -> None:
         # Citations are shown by the document's name and the whole heading, never a file name.
@@ -96,6 +100,34 @@ class Reply:
 def cite_text(citations: list[dict[str, str]]) -> str:
     """``Document name: Section; ...`` for plain-text rendering (every channel uses this)."""
     return cite_line(citations)
+
+
+NAV_KINDS = ("back", "restart", "why", "where", "leave")
+"""Choices that move about the conversation (Back, Start over, Why?, Leave without recording)
+rather than answer what is asked: channels show them apart from the answers (a second row), so
+Yes, No and Not sure stay readable on a narrow screen."""
+
+
+def split_choices(choices: list[Choice]) -> tuple[list[Choice], list[Choice]]:
+    """``(answers, navigation)``: the choices that answer the reply, then those in :data:`NAV_KINDS`.
+
+    Example:
+        >>> main, nav = split_choices([Choice("answer", "Yes", "yes"), Choice("back", "Back")])
+        >>> [c.label for c in main], [c.label for c in nav]
+        (['Yes'], ['Back'])
+    """
+    return [c for c in choices if c.kind not in NAV_KINDS], [c for c in choices if c.kind in NAV_KINDS]
+
+
+def field_applies(field: dict[str, Any], values: dict[str, Any]) -> bool:
+    """Whether a record field with ``when`` applies to the answers ``values`` (field id: value):
+    the rule the engine checks a submitted form by, so a form shows such a field when it does.
+
+    Example:
+        >>> field_applies({"id": "not_told_reason", "when": {"informed": "no"}}, {"informed": "no"})
+        True
+    """
+    return all(values.get(k) == v for k, v in (field.get("when") or {}).items())
 
 
 def choice_event(reply: Reply, choice: Choice) -> Event:

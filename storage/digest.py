@@ -165,17 +165,43 @@ def _gaps(conn: sqlite3.Connection, first: date, last: date, limit: int) -> tupl
                     "WHERE asked_at >= ? AND asked_at < ? GROUP BY pack_id, topic", [start, end]):
                 counted[(t, p)] = counted.get((t, p), 0) + int(n)
         if _table_exists(conn, "unanswered"):
-            unanswered = [{"question": q, "pack_id": p, "best_topic": t, "score": s, "count": n}
-                          for q, p, t, s, n in conn.execute(
-                "SELECT question, pack_id, best_topic, max(score), count(*) AS n FROM unanswered "
-                "WHERE asked_at >= ? AND asked_at < ? GROUP BY question, pack_id "
-                "ORDER BY n DESC, max(asked_at) DESC LIMIT ?", [start, end, limit])]
+            # The same question asked under several packs is one line naming the packs; its nearest
+            # topic is the one of its best-scored asking (SQLite takes bare columns from max()'s row).
+            rows = conn.execute(
+                "SELECT question, group_concat(DISTINCT pack_id), best_topic, max(score), count(*) AS n "
+                "FROM unanswered WHERE asked_at >= ? AND asked_at < ? GROUP BY question "
+                "ORDER BY n DESC, max(asked_at) DESC LIMIT ?", [start, end, limit]).fetchall()
+            for q, p, t, s, n in rows:
+                packs = sorted(set(str(p or "").split(",")))
+                unanswered.append({"question": q, "packs": packs, "best_topic": t,
+                                   "best_title": topic_title(t, packs) if t else None, "score": s, "count": n})
     except sqlite3.OperationalError:
         # A gaps table of another shape than agreed: leave the section empty, keep the digest.
         pass
-    topics = [{"topic": t, "pack_id": p, "count": n}
-              for (t, p), n in sorted(counted.items(), key=lambda kv: (-kv[1], kv[0]))][:limit]
+    by_topic: dict[str, dict[str, Any]] = {}
+    for (t, p), n in counted.items():
+        entry = by_topic.setdefault(t, {"topic": t, "packs": [], "count": 0})
+        entry["packs"].append(p)
+        entry["count"] += n
+    topics = sorted(by_topic.values(), key=lambda e: (-e["count"], e["topic"]))[:limit]
+    for entry in topics:
+        entry["packs"].sort()
+        entry["title"] = topic_title(entry["topic"], entry["packs"])
     return topics, unanswered
+
+
+def topic_title(topic: str, packs: list[str]) -> str:
+    """A topic's title as the first of ``packs`` that has it gives it, else its id (a topic since
+    removed from the content, or content that cannot be read, still shows in the digest)."""
+    from content.topics import load_topic_set
+    for pack in packs:
+        try:
+            found = load_topic_set(pack).get(topic)
+        except Exception:  # noqa: BLE001 - an unknown pack or unreadable content: the id will do
+            continue
+        if found is not None and found.title:
+            return found.title
+    return topic
 
 
 _TOP_KEY = re.compile(r"""^(id|extends|reviewed|superseded):[ \t]*(?:"([^"]*)"|'([^']*)'|([^#\s][^#]*?))?[ \t]*(?:#.*)?$""")
@@ -234,7 +260,7 @@ def stale_packs(packs_dir: str | Path | None = None, today: date | None = None,
     return out
 
 
-def _stale_line(p: dict[str, Any]) -> str:
+def stale_line(p: dict[str, Any]) -> str:
     if p.get("superseded"):
         return f"- {p['pack_id']}: its source has been replaced. {p['superseded']}"
     if p["reviewed"]:
@@ -360,23 +386,23 @@ def verify_apart(db: sqlite_utils.Database, d: dict[str, Any]) -> dict[str, Any]
 
 # --- rendering ------------------------------------------------------------------------------
 
-def _period_title(d: dict) -> str:
+def period_title(d: dict) -> str:
     first, last = date.fromisoformat(d["since"]), date.fromisoformat(d["until"])
     span = f"{first:%a} {first.day} {first:%b} to {last:%a} {last.day} {last:%b %Y}"
     return f"week {d['week']} ({span})" if d["week"] else span
 
 
-def _local(stamp: str) -> str:
+def local_time(stamp: str) -> str:
     moment = datetime.strptime(stamp, "%Y-%m-%dT%H:%M:%SZ").replace(tzinfo=timezone.utc)
     local = moment.astimezone(LONDON)
     return f"{local:%a} {local.day} {local:%b %H:%M}"
 
 
-def _signed(n: int) -> str:
+def signed(n: int) -> str:
     return f"+{n}" if n > 0 else str(n)
 
 
-def _verification_line(d: dict) -> str:
+def verification_line(d: dict) -> str:
     v = d.get("verification") or {}
     if d["verified"] is True:
         return f"Record verified: yes, {v.get('rows', 0):,} rows, chain head `{d['chain_head']}`"
@@ -425,13 +451,13 @@ def user_csv(text: str) -> str:
 def render_markdown(d: dict) -> str:
     """The digest as Markdown (Slack and Teams render it; it reads as plain text too)."""
     prev = d["previous"]
-    out = [f"# Information sharing digest: {_period_title(d)}", "",
+    out = [f"# Information sharing digest: {period_title(d)}", "",
            f"**{d['total']} decisions** (previous {'week' if d['week'] else 'period'}: "
-           f"{prev['total']}, change {_signed(d['change'])})", "",
+           f"{prev['total']}, change {signed(d['change'])})", "",
            "| Outcome | Count | Previous | Change |", "|---|---:|---:|---:|"]
     for key, label in OUTCOME_LABELS.items():
         now_n, then_n = d["by_outcome"][key], prev["by_outcome"][key]
-        out.append(f"| {label} | {now_n} | {then_n} | {_signed(now_n - then_n)} |")
+        out.append(f"| {label} | {now_n} | {then_n} | {signed(now_n - then_n)} |")
     for title, mapping in (("By pack", d["by_pack"]), ("By channel", d["by_channel"])):
         out += ["", f"## {title}", ""]
         out += [f"- {k}: {n}" for k, n in mapping.items()] or ["- none"]
@@ -447,7 +473,7 @@ def render_markdown(d: dict) -> str:
     more = f"; the newest {shown} listed" if shown < att["seek_advice"] + att["urgent_action"] else ""
     out += ["", f"## Seek advice and urgent action ({att['seek_advice']} seek advice, "
                 f"{att['urgent_action']} urgent{more})", ""]
-    out += [f"- {a['ref']}: {OUTCOME_LABELS[a['outcome']].lower()}, {_local(a['recorded_at'])}, "
+    out += [f"- {a['ref']}: {OUTCOME_LABELS[a['outcome']].lower()}, {local_time(a['recorded_at'])}, "
             f"{a['channel']}, {a['pack_id']}" for a in att["latest"]] or ["- none"]
     capped = " (counted over the newest {:,})".format(REASONS_SCANNED) \
         if d["by_outcome"]["do_not_share"] > REASONS_SCANNED else ""
@@ -457,13 +483,13 @@ def render_markdown(d: dict) -> str:
     out += ["", f"## Left without recording ({lwr['count']})", ""]
     out += [f"- {user_markdown(r['reason'])} ({r['count']})" for r in lwr["reasons"]] or ["- none"]
     out += ["", "## Most asked topics", ""]
-    out += [f"- {t['topic']} ({t['pack_id']}): {t['count']}" for t in d["top_topics"]] or ["- none recorded"]
+    out += [f"- {t['title']} ({', '.join(t['packs'])}): {t['count']}" for t in d["top_topics"]] or ["- none recorded"]
     out += ["", "## Questions the bot could not answer", ""]
-    out += [f"- \"{user_markdown(u['question'])}\" ({u['count']}x; nearest topic {u['best_topic'] or 'none'})"
-            for u in d["unanswered"]] or ["- none recorded"]
+    out += [f"- \"{user_markdown(u['question'])}\" ({u['count']}x in {', '.join(u['packs'])}; "
+            f"nearest topic: {u['best_title'] or 'none'})" for u in d["unanswered"]] or ["- none recorded"]
     out += ["", "## Packs due for review", ""]
-    out += [_stale_line(p) for p in d["stale_packs"]] or ["- none: every pack was reviewed recently"]
-    out += ["", "## Record integrity", "", _verification_line(d), ""]
+    out += [stale_line(p) for p in d["stale_packs"]] or ["- none: every pack was reviewed recently"]
+    out += ["", "## Record integrity", "", verification_line(d), ""]
     return "\n".join(out)
 
 

@@ -23,10 +23,15 @@ from aiohttp import WSMsgType, web
 from aiohttp.test_utils import TestClient, TestServer
 from slack_sdk.signature import SignatureVerifier
 
+from blockkit import problems, view_problems
+
 SECRET = "test-signing-secret"
 BOT_TOKEN = "xoxb-test-token"
 APP_TOKEN = "xapp-test-token"
 BOT_USER = "UBOT0001"
+SCOPES = ("app_mentions:read", "channels:read", "chat:write", "chat:write.public", "commands", "files:write",
+          "groups:read", "im:history", "im:write")
+"""The scopes manifest/slack/manifest.yaml asks for."""
 TEAM = "T0001"
 
 
@@ -79,6 +84,14 @@ class MockSlackAPI:
         self._ts = itertools.count(1)
         self.fail: dict[str, str] = {}
         """Methods to answer with ``{"ok": false, "error": ...}`` (set by a test)."""
+        self.invalid: list[tuple[str, list[str]]] = []
+        """Payloads refused because they break Block Kit's limits (``tests/blockkit.py``)."""
+        self.scopes = set(SCOPES)
+        """The bot token's scopes, sent back in every response's ``x-oauth-scopes`` header."""
+        self.channels: dict[str, dict[str, Any] | None] = {}
+        """Channels as ``conversations.info`` gives them (``is_member``, ``is_private``, ``is_archived``);
+        None: no such channel (or a private one the bot is not in). A channel not named here is one
+        the bot is a member of. ``chat.postMessage`` refuses as Slack would."""
         self.socket_envelopes: asyncio.Queue = asyncio.Queue()
         """Socket Mode envelopes to send to the connected app (a test puts them here)."""
         self.socket_acks: list[dict[str, Any]] = []
@@ -120,17 +133,35 @@ class MockSlackAPI:
             return web.json_response({"ok": False, "error": "invalid_auth"})
         result = self._answer(method, args)
         await self._record(method, args, result)
-        return web.json_response(result)
+        return web.json_response(result, headers={"x-oauth-scopes": ",".join(sorted(self.scopes))})
 
     def _answer(self, method: str, args: dict[str, Any]) -> dict[str, Any]:
         if method in self.fail:
             return {"ok": False, "error": self.fail[method]}
+        invalid = _invalid(method, args)
+        if invalid:  # as Slack does: the message or view is refused, and says why
+            self.invalid.append((method, invalid))
+            return {"ok": False, "error": "invalid_blocks", "response_metadata": {"messages": invalid}}
         ts = f"{1700000000 + next(self._ts)}.000100"
         if method == "auth.test":
             return {"ok": True, "url": "https://test.slack.com/", "team": "Test", "user": "infoshare",
                     "team_id": TEAM, "user_id": BOT_USER, "bot_id": "BBOT0001"}
+        if method == "conversations.info":
+            info = self.channels.get(args.get("channel", ""), {"is_member": True})
+            if info is None:
+                return {"ok": False, "error": "channel_not_found"}
+            return {"ok": True, "channel": {"id": args.get("channel"), "is_private": False, "is_archived": False, **info}}
         if method == "chat.postMessage":
-            return {"ok": True, "channel": args.get("channel"), "ts": ts, "message": {"ts": ts}}
+            channel = args.get("channel", "")
+            if channel in self.channels:
+                info = self.channels[channel]
+                if info is None:
+                    return {"ok": False, "error": "channel_not_found"}
+                if info.get("is_archived"):
+                    return {"ok": False, "error": "is_archived"}
+                if not info.get("is_member") and (info.get("is_private") or "chat:write.public" not in self.scopes):
+                    return {"ok": False, "error": "not_in_channel"}
+            return {"ok": True, "channel": channel, "ts": ts, "message": {"ts": ts}}
         if method == "chat.update":
             return {"ok": True, "channel": args.get("channel"), "ts": args.get("ts")}
         if method == "chat.postEphemeral":
@@ -206,6 +237,15 @@ class MockSlackAPI:
         while n != len(self.calls):
             n = len(self.calls)
             await asyncio.sleep(quiet)
+
+
+def _invalid(method: str, args: dict[str, Any]) -> list[str]:
+    """What Slack would refuse in a message's blocks or a view (``tests/blockkit.py``)."""
+    if method in ("chat.postMessage", "chat.update", "chat.postEphemeral") and args.get("blocks"):
+        return problems({"text": args.get("text"), "blocks": _decode(args["blocks"])})
+    if method in ("views.open", "views.update", "views.push", "views.publish") and args.get("view"):
+        return view_problems(_decode(args["view"]))
+    return []
 
 
 def dm_of(user: str) -> str:
@@ -336,6 +376,20 @@ class SlackUser:
             "view": {"id": "VHOME", "type": "home", "blocks": view["blocks"], "hash": "h"},
             "actions": [{"type": "button", "action_id": el["action_id"], "block_id": block.get("block_id", "b"),
                          "value": el["value"], "action_ts": f"{time.time():.6f}"}]})
+
+    async def pick(self, view: dict[str, Any], values: dict[str, Any], block_id: str):
+        """Choose ``values[block_id]`` in the open modal ``view`` (the others filled in as in
+        ``values``): what Slack sends for an input block with ``dispatch_action``."""
+        block = next(b for b in view["blocks"] if b.get("block_id") == block_id)
+        assert block.get("dispatch_action"), f"a choice in {block_id!r} sends nothing"
+        option = next(o for o in block["element"]["options"] if o["value"] == values[block_id])
+        return await self.interact({
+            "type": "block_actions", "container": {"type": "view", "view_id": "VMODAL"},
+            "view": {"id": "VMODAL", "type": "modal", "callback_id": view["callback_id"],
+                     "private_metadata": view.get("private_metadata", ""), "blocks": view["blocks"],
+                     "state": {"values": state_for(view, values)}, "hash": "1.abc"},
+            "actions": [{"type": block["element"]["type"], "action_id": block["element"]["action_id"],
+                         "block_id": block_id, "selected_option": option, "action_ts": f"{time.time():.6f}"}]})
 
     async def submit(self, view: dict[str, Any], values: dict[str, Any]):
         """Submit the modal ``view`` (as opened by ``views.open``) filled in with ``values``."""

@@ -251,7 +251,7 @@ def test_leaving_without_recording_needs_a_reason_and_records_it(engine, db_path
     say(engine, Event("answer", "no"))
     say(engine, Event("answer", "unsure"))
     ask = last(say(engine, Event("restart")))
-    assert ask.title == "Leaving without recording"
+    assert ask.title == "Leave without recording"
     replies = say(engine, Event("text", "Manager will record it on the case file."))
     recorded = next(r for r in replies if r.kind == "recorded")
     assert last(replies).text == load_pack("hmg-2018").nodes["immediate_risk"]["question"]

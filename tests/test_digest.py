@@ -145,12 +145,32 @@ def test_topics_and_unanswered_questions_from_storage_gaps(db, packs):
         gaps.record_unanswered(db, pack_id="hmg-2018", question=question, channel="teams",
                                best_topic="consent", score=0.2, now=when)
     d = digest.build_digest(db, week="2026-W47", now=NOW, packs_dir=packs)
-    assert d["top_topics"] == [{"topic": "consent", "pack_id": "hmg-2018", "count": 2},
-                               {"topic": "gdpr-myths", "pack_id": "hmg-2018", "count": 1}]
+    assert d["top_topics"] == [{"topic": "consent", "packs": ["hmg-2018"], "count": 2, "title": "consent"},
+                               {"topic": "gdpr-myths", "packs": ["hmg-2018"], "count": 1, "title": "gdpr-myths"}]
     assert [(u["question"], u["count"], u["best_topic"]) for u in d["unanswered"]] == \
         [("can I tell the dentist?", 2, "consent"), ("what about the ice rink?", 1, "consent")]
     text = digest.render_markdown(d)
-    assert "- consent (hmg-2018): 2" in text and '- "can I tell the dentist?" (2x; nearest topic consent)' in text
+    assert "- consent (hmg-2018): 2" in text
+    assert '- "can I tell the dentist?" (2x in hmg-2018; nearest topic: consent)' in text
+
+
+def test_the_same_question_in_several_packs_is_one_line_and_topics_read_by_title(db, packs):
+    from storage import gaps
+    for pack, topic in (("hmg-2018", "myths"), ("wirral", "myths"), ("wirral", "myths"), ("bromley", "dvds")):
+        gaps.record_asked(db, pack_id=pack, topic=topic, channel="slack", now=utc(2026, 11, 17, 10))
+    for pack, score in (("wirral", 0.3), ("bromley", 0.1), ("wirral", 0.2)):
+        gaps.record_unanswered(db, pack_id=pack, question="can I tell the dentist?", channel="teams",
+                               best_topic="myths" if score == 0.3 else "dvds", score=score, now=utc(2026, 11, 18, 10))
+    d = digest.build_digest(db, week="2026-W47", now=NOW, packs_dir=packs)
+    [asked] = d["unanswered"]
+    assert (asked["packs"], asked["count"], asked["best_topic"]) == (["bromley", "wirral"], 3, "myths")
+    text = digest.render_markdown(d)
+    assert text.count("can I tell the dentist?") == 1
+    assert ('- "can I tell the dentist?" (3x in bromley, wirral; nearest topic: '
+            'The five common myths about information sharing)') in text
+    assert "- The five common myths about information sharing (hmg-2018, wirral): 3" in text
+    assert "- Domestic Violence Disclosure Scheme (Clare's Law) (bromley): 1" in text
+    assert "dvds" not in text
 
 
 def test_an_asked_topics_table_is_read_too(db, packs):
@@ -158,7 +178,7 @@ def test_an_asked_topics_table_is_read_too(db, packs):
     for at in ["2026-11-16T00:00:00Z", "2026-11-17T10:00:00Z", "2026-11-23T00:00:00Z"]:
         db.conn.execute("INSERT INTO asked_topics VALUES (?, 'wirral', 'front-door', 'slack')", [at])
     d = digest.build_digest(db, week="2026-W47", now=NOW, packs_dir=packs)
-    assert d["top_topics"] == [{"topic": "front-door", "pack_id": "wirral", "count": 2}]
+    assert d["top_topics"] == [{"topic": "front-door", "packs": ["wirral"], "count": 2, "title": "front-door"}]
 
 
 def test_packs_reviewed_over_a_year_ago(db, packs):

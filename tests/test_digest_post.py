@@ -11,7 +11,8 @@ from bot.digest_post import WeeklyDigest, post_digest, targets
 from bot.server import Channels
 from dialogs.events import Event
 from slack_mock import dm_of
-from teams_mock import PERSONAL, USER, TeamsHarness
+from teams_mock import PERSONAL, USER, TeamsHarness, card_of, card_text
+from test_teams import assert_digest_card
 
 pytest_plugins = ["slack_mock"]
 
@@ -34,7 +35,7 @@ async def test_slack_gets_the_digest_text_and_the_chart(slack_server, slack_engi
     record_one(slack_engine)
     config = Config(leads={"slack": ["ULEAD001"]}, digest_slack_channels=["C0LEADS01"])
     sent = await post_digest(slack_engine, config, Channels(slack=slack_server.channel))
-    assert sent == {"slack": 2, "teams": 0}
+    assert sent == {"slack": 2, "teams": 0, "unreached": []}
     posts = slack_api.of("chat.postMessage")
     assert [p.args["channel"] for p in posts][-2:] == ["C0LEADS01", dm_of("ULEAD001")]
     for p in posts[-2:]:
@@ -59,9 +60,11 @@ async def test_teams_leads_get_the_digest_by_proactive_message(tmp_path, monkeyp
         await h.post(h.message("help"))  # the lead has talked to the bot, so a reference is stored
         record_one(h.engine, user=USER["aadObjectId"], channel="teams")
         sent = await post_digest(h.engine, h.config, h.channels)
-        assert sent == {"slack": 0, "teams": 1}
-        text = h.connector.of("send", PERSONAL)[-1]["body"]["text"]
-        assert "Chain head" in text or "chain head" in text.lower()
+        assert sent == {"slack": 0, "teams": 1, "unreached": []}
+        card = card_of(h.connector.of("send", PERSONAL)[-1]["body"])
+        assert "chain head" in card_text(card).lower()
+        assert "Talked to my manager first." in card_text(card)  # the reason for not recording
+        assert_digest_card(card)
 
 
 async def test_the_schedule_starts_with_the_server_and_stops_with_it(slack_server, slack_engine):
@@ -113,7 +116,7 @@ async def test_user_text_in_the_teams_digest_is_escaped(tmp_path, monkeypatch):
         await h.post(h.message("help"))
         leave_with_reason(h.engine, HOSTILE[:480], user=USER["aadObjectId"], channel="teams")
         assert (await post_digest(h.engine, h.config, h.channels))["teams"] == 1
-        assert_defused(h.connector.of("send", PERSONAL)[-1]["body"]["text"])
+        assert_defused(card_text(card_of(h.connector.of("send", PERSONAL)[-1]["body"])))
 
 
 def test_the_csv_digest_has_no_control_characters_long_cells_or_formulas(tmp_path):
@@ -155,7 +158,7 @@ def test_the_scheduled_digest_verifies_the_chain_outside_the_database_lock(tmp_p
         return real(db, *a, **k)
 
     monkeypatch.setattr(audit, "verify_chain", watched)
-    text, _ = digest_post._build(engine)
+    text, _, _ = digest_post._build(engine)
     assert free_during_verify == [True]  # another turn could run meanwhile
     assert "Record verified: yes" in text
     assert engine.db.execute("SELECT count(*) FROM audit_checks").fetchone()[0] == 1  # the check is logged
@@ -169,7 +172,7 @@ def test_digests_use_the_configured_stale_after_days(tmp_path):
     [chat] = lead.handle("console", "c", "lead1", Event("digest"))
     due = chat.text.split("## Packs due for review", 1)[1].split("##", 1)[0]
     assert "wirral" in due and "bromley" in due  # reviewed more than a day ago
-    text, _ = digest_post._build(lead)
+    text, _, _ = digest_post._build(lead)
     assert "wirral" in text.split("## Packs due for review", 1)[1].split("##", 1)[0]
     fresh = Engine(open_db(str(tmp_path / "s.db")), is_lead=lambda channel, user: True)  # the default, 365 days
     [chat] = fresh.handle("console", "c", "lead1", Event("digest"))
@@ -177,7 +180,9 @@ def test_digests_use_the_configured_stale_after_days(tmp_path):
     assert "wirral" not in due and "bromley" not in due
 
 
-async def test_digest_post_sends_it_now_and_says_where(slack_env, slack_api, tmp_path):
+async def post_now(tmp_path, config: str) -> tuple[int, str, str]:
+    """``infoshare digest --post`` in a process of its own, with ``config`` as infoshare.toml:
+    (exit code, stdout, stderr)."""
     import os
     import sys
 
@@ -186,14 +191,19 @@ async def test_digest_post_sends_it_now_and_says_where(slack_env, slack_api, tmp
     db_path = tmp_path / "p.db"
     audit.ensure_schema(open_db(db_path))
     cfg = tmp_path / "infoshare.toml"
-    cfg.write_text('[leads]\nslack = ["ULEAD001"]\n[digest]\nslack_channels = ["C0LEADS01"]\n')
+    cfg.write_text(config)
     proc = await asyncio.create_subprocess_exec(
         sys.executable, "-c", "from bot.cli import main; main()", "digest", "--post", "--db", str(db_path),
         "--config", str(cfg), env={**os.environ, "HOME": str(tmp_path)},
         stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE)
     out, err = await asyncio.wait_for(proc.communicate(), 120)
-    assert proc.returncode == 0, err.decode()[-800:]
-    assert "slack: posted to 2 of 2 target(s)" in out.decode()
+    return proc.returncode, out.decode(), err.decode()
+
+
+async def test_digest_post_sends_it_now_and_says_where(slack_env, slack_api, tmp_path):
+    code, out, err = await post_now(tmp_path, '[leads]\nslack = ["ULEAD001"]\n[digest]\nslack_channels = ["C0LEADS01"]\n')
+    assert code == 0, err[-800:]
+    assert "slack: posted to 2 of 2 target(s)" in out
     assert [p.args["channel"] for p in slack_api.of("chat.postMessage")] == ["C0LEADS01", dm_of("ULEAD001")]
 
 

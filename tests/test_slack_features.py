@@ -48,7 +48,7 @@ async def test_typed_answers_move_the_walk_and_the_older_message_loses_its_butto
 async def test_why_back_and_start_over_update_the_same_message(alice, slack_api):
     await alice.command("start hmg-2018")
     msg = await slack_api.next_call("chat.postMessage")
-    steps = [("No", Q["purpose"]), ("Why is this asked?", PACK.nodes["purpose"]["help"][:40]),
+    steps = [("No", Q["purpose"]), ("Why?", PACK.nodes["purpose"]["help"][:40]),
              ("Back", Q["immediate_risk"]), ("No", Q["purpose"]), ("Start over", Q["immediate_risk"])]
     for label, expect in steps:
         n = len(slack_api.calls)
@@ -102,6 +102,7 @@ async def test_leaving_without_recording_takes_a_typed_reason_from_a_modal(alice
     await alice.click(msg, "Type your answer")
     view = (await slack_api.next_call("views.open", after=n)).args["view"]
     assert view["blocks"][0]["element"]["type"] == "plain_text_input"
+    assert view["title"]["text"] == "Leave without recording"  # whole: a modal title takes 24 characters
     n = len(slack_api.calls)
     resp = await alice.submit(view, {view["blocks"][0]["block_id"]: "Duplicate of an earlier request."})
     assert resp.status == 200
@@ -122,3 +123,51 @@ async def test_the_record_form_can_be_opened_again(alice, slack_api):
     view = (await slack_api.next_call("views.open", after=n)).args["view"]
     assert view["callback_id"] == "infoshare_record"
     assert [b["block_id"] for b in view["blocks"] if b["type"] == "input"][0] == "categories"
+
+
+async def test_the_not_told_question_comes_and_goes_with_its_answer_in_the_record_modal(alice, slack_api):
+    await alice.command("start hmg-2018")
+    msg = await slack_api.next_call("chat.postMessage")
+    n = len(slack_api.calls)
+    msg = await alice.click_through(msg, "No", "Yes", "Yes", "Record this decision")
+    modal = (await slack_api.next_call("views.open", after=n)).args["view"]
+    informed = next(b for b in modal["blocks"] if b.get("block_id") == "informed")
+    assert "adds: Why are they not being told?" in informed["hint"]["text"]
+    values = {"informed": "no"}
+    n = len(slack_api.calls)
+    await alice.pick(modal, values, "informed")
+    shown = (await slack_api.next_call("views.update", after=n)).args["view"]
+    assert any(b.get("block_id") == "not_told_reason" for b in shown["blocks"])
+    n = len(slack_api.calls)
+    await alice.pick(shown, {"informed": "yes"}, "informed")
+    hidden = (await slack_api.next_call("views.update", after=n)).args["view"]
+    assert not any(b.get("block_id") == "not_told_reason" for b in hidden["blocks"])
+    # The same answer again redraws nothing; a modal of an earlier step is left alone.
+    n = len(slack_api.calls)
+    await alice.pick(hidden, {"informed": "yes"}, "informed")
+    await alice.click(msg, "Back")
+    await slack_api.next_call("chat.update", after=n)
+    await alice.pick(hidden, {"informed": "no"}, "informed")
+    await slack_api.settle()
+    assert not slack_api.of("views.update")[2:]
+
+
+async def test_a_choice_in_a_modal_that_is_not_ours_or_has_no_id_changes_nothing(alice, slack_api):
+    await alice.command("start hmg-2018")
+    msg = await slack_api.next_call("chat.postMessage")
+    n = len(slack_api.calls)
+    await alice.click_through(msg, "No", "Yes", "Yes", "Record this decision")
+    modal = (await slack_api.next_call("views.open", after=n)).args["view"]
+    from slack_mock import state_for
+    option = next(b for b in modal["blocks"] if b.get("block_id") == "informed")["element"]["options"][-1]
+    action = [{"type": "static_select", "action_id": "v", "block_id": "informed", "selected_option": option}]
+    for view in ({"callback_id": modal["callback_id"], "private_metadata": modal["private_metadata"]},  # no id
+                 {"id": "VOTHER", "callback_id": "someone_elses", "private_metadata": "{}"},
+                 {"id": "VMODAL", "callback_id": modal["callback_id"], "private_metadata": "not json"}):
+        resp = await alice.interact({"type": "block_actions", "container": {"type": "view"},
+                                     "view": dict(view, type="modal", blocks=modal["blocks"],
+                                                  state={"values": state_for(modal, {"informed": "no"})}),
+                                     "actions": action})
+        assert resp.status == 200
+    await slack_api.settle()
+    assert not slack_api.of("views.update", "chat.postMessage")[1:]  # no redraw, no apology

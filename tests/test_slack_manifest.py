@@ -11,8 +11,10 @@ import yaml
 from bot import slack
 
 ROOT = Path(__file__).parents[1]
-SCOPES_FOR_METHOD = {"chat_postMessage": "chat:write", "chat_update": "chat:write", "chat_postEphemeral": "chat:write",
-                     "conversations_open": "im:write", "views_open": None, "views_publish": None,
+SCOPES_FOR_METHOD = {"chat_postMessage": ("chat:write", "chat:write.public"),  # public: the digest, uninvited
+                     "chat_update": "chat:write", "chat_postEphemeral": "chat:write",
+                     "conversations_open": "im:write", "views_open": None, "views_publish": None, "views_update": None,
+                     "conversations_info": ("channels:read", "groups:read"), "auth_test": None,
                      "apps_connections_open": None, "files_upload_v2": "files:write"}  # the app-level token's connections:write, not a bot scope
 SCOPES_FOR_EVENT = {"app_mention": "app_mentions:read", "message.im": "im:history", "app_home_opened": None}
 
@@ -25,7 +27,10 @@ def used_scopes():
     code = (ROOT / "bot" / "slack.py").read_text()
     methods = set(re.findall(r"self\.client\.(\w+)\(", code))
     assert methods <= set(SCOPES_FOR_METHOD), f"map the scope of {methods - set(SCOPES_FOR_METHOD)}"
-    scopes = {SCOPES_FOR_METHOD[m] for m in methods} | {SCOPES_FOR_EVENT[e] for e in SCOPES_FOR_EVENT} | {"commands"}
+    scopes = {SCOPES_FOR_EVENT[e] for e in SCOPES_FOR_EVENT} | {"commands"}
+    for m in methods:
+        need = SCOPES_FOR_METHOD[m]
+        scopes |= set(need) if isinstance(need, tuple) else {need}
     return scopes - {None}
 
 

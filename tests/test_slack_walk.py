@@ -25,9 +25,12 @@ async def test_a_whole_walk_from_the_command_to_a_recorded_decision(alice, slack
     first = await slack_api.next_call("chat.postMessage")
     assert first.args["channel"] == alice.dm
     assert first.args["text"] == f"Question 1: {Q['immediate_risk']}"  # the notification fallback
-    assert labels(first) == ["Yes", "No", "Not sure", "Start over", "Why is this asked?"]
+    assert labels(first) == ["Yes", "No", "Not sure", "Start over", "Why?"]
+    # The answers on a row (actions block) of their own, Start over and Why? on the next.
+    rows = [[e["text"]["text"] for e in b["elements"]] for b in first.args["blocks"] if b["type"] == "actions"]
+    assert rows == [["Yes", "No", "Not sure"], ["Start over", "Why?"]]
     _, yes = find_button(first.args["blocks"], "Yes")
-    assert yes["accessibility_label"].startswith("Answer Yes to: Is a child")
+    assert yes["accessibility_label"] == "Answer Yes to Question 1"  # the question is the text above
 
     msg, n = first, len(slack_api.calls)
     for answer, question in (("No", "purpose"), ("Yes", "consent")):
@@ -50,13 +53,36 @@ async def test_a_whole_walk_from_the_command_to_a_recorded_decision(alice, slack
     modal = opened["view"]
     kinds = {b["block_id"]: b["element"]["type"] for b in modal["blocks"] if b["type"] == "input"}
     assert kinds["categories"] == "multi_static_select" and kinds["recipient"] == "static_select"
-    assert kinds["reason"] == "plain_text_input" and "not_told_reason" in kinds
+    assert kinds["reason"] == "plain_text_input"
+    assert "not_told_reason" not in kinds  # only once "No, not told" is chosen (below)
+    elements = [b["element"] for b in modal["blocks"] if b["type"] == "input"]
+    assert all(e["max_length"] == 500 for e in elements if e["type"] == "plain_text_input")
+    assert all(e["placeholder"]["text"] for e in elements)
+    # Slack cuts an option at 75 characters: a longer label goes on in the option's description.
+    options = [o for b in modal["blocks"] if b["type"] == "input" for o in b["element"].get("options", [])]
+    assert all(len(o["text"]["text"]) <= 75 and not o["text"]["text"].endswith("\u2026") for o in options)
+    article9 = next(o for o in options if o["text"]["text"].startswith("Yes: UK GDPR Article 9"))
+    assert (article9["text"]["text"], article9["description"]["text"]) == (
+        "Yes: UK GDPR Article 9", "with the DPA 2018 Schedule 1 safeguarding of children condition")
     waiting = await slack_api.next_call("chat.update", after=n)
     assert waiting.ts == first.ts and "Open the record form" in labels(waiting)
 
     values = {"categories": ["health", "education"], "recipient": "childrens_social_care",
               "purpose": "safeguarding_referral", "lawful_basis": "consent", "informed": "no",
               "case_ref": "CASE-0042", "reason": ""}
+    # Choosing "No, not told" redraws the modal with the question it brings in, nothing else changed.
+    n = len(slack_api.calls)
+    assert (await alice.pick(modal, values, "informed")).status == 200
+    update = (await slack_api.next_call("views.update", after=n)).args
+    assert (update["view_id"], update["hash"]) == ("VMODAL", "1.abc")
+    redrawn = update["view"]
+    ids = [b["block_id"] for b in redrawn["blocks"] if b["type"] == "input"]
+    assert [i for i in ids if i != "not_told_reason"] == list(kinds)
+    assert ids.index("not_told_reason") == ids.index("informed") + 1
+    assert redrawn["private_metadata"] == modal["private_metadata"] and redrawn["title"] == modal["title"]
+    chosen = next(b for b in redrawn["blocks"] if b.get("block_id") == "informed")["element"]["initial_option"]
+    assert chosen["value"] == "no"  # what was chosen stays chosen
+    modal = redrawn
     resp = await alice.submit(modal, values)
     errors = await resp.json()
     assert errors["response_action"] == "errors"
@@ -69,7 +95,8 @@ async def test_a_whole_walk_from_the_command_to_a_recorded_decision(alice, slack
     summary = await slack_api.next_call("chat.update", after=n)
     assert summary.ts == first.ts
     assert summary.args["text"].startswith("Summary of the decision")
-    assert "Confirm and record" in labels(summary)
+    rows = [[e["text"]["text"] for e in b["elements"]] for b in summary.args["blocks"] if b["type"] == "actions"]
+    assert rows == [["Confirm and record", "Change"], ["Back", "Leave without recording"]]
     assert audit.my_decisions(open_db(slack_db_path), alice.user, "slack") == []  # nothing before confirm
 
     n = len(slack_api.calls)

@@ -14,7 +14,7 @@ import pytest
 
 from dialogs.events import Event
 from storage import audit, references
-from teams_mock import (BOT, CHANNEL, GROUP, LEAD, PERSONAL, TENANT, USER, TeamsHarness, action, activity,
+from teams_mock import (BOT, CHANNEL, GROUP, LEAD, PERSONAL, TENANT, USER, TeamsHarness, action, actions, activity,
                         card_of, card_text, inputs)
 
 AAD = USER["aadObjectId"]
@@ -43,8 +43,10 @@ async def test_a_whole_walk_from_start_to_a_recorded_decision(tmp_path, monkeypa
         assert len(sent) == 2 and "decision aid" in card_text(sent[0]).lower()
         first_id, q1 = h.latest_card()
         assert "immediate risk" in card_text(q1)
-        assert [a["title"] for a in q1["actions"]][:3] == ["Yes", "No", "Not sure"]
-        assert {"Start over", "Why is this asked?"} <= {a["title"] for a in q1["actions"]}
+        # On a phone each row needs room: the answers on a row of their own, navigation below.
+        [answers] = [b for b in q1["body"] if b["type"] == "ActionSet"]
+        assert [a["title"] for a in answers["actions"]] == ["Yes", "No", "Not sure"]
+        assert [a["title"] for a in q1["actions"]] == ["Start over", "Why?"]
 
         # Each click updates the same card in place: no new message.
         for answer in ("No", "Yes", "Yes"):
@@ -80,6 +82,9 @@ async def test_a_whole_walk_from_start_to_a_recorded_decision(tmp_path, monkeypa
         assert await h.post(h.click(first_id, errors, "Continue", values)) == 201
         _, summary = h.latest_card()
         assert "Summary of the decision" in card_text(summary)
+        [first_row] = [b for b in summary["body"] if b["type"] == "ActionSet"]
+        assert [a["title"] for a in first_row["actions"]] == ["Confirm and record", "Change"]
+        assert [a["title"] for a in summary["actions"]] == ["Back", "Leave without recording"]
         assert await h.post(h.click(first_id, summary, "Confirm and record")) == 201
 
         recorded = [c for c in h.connector.cards(PERSONAL) if "Decision recorded" in card_text(c)]
@@ -96,6 +101,34 @@ async def test_a_whole_walk_from_start_to_a_recorded_decision(tmp_path, monkeypa
         every = h.connector.cards() + [card_of(c["body"]) for c in h.connector.of("update")]
         assert all(versions_ok(c) for c in every)
         assert all("data" in a for c in every for a in c.get("actions", []) if a["type"] == "Action.Submit")
+
+
+async def test_the_record_form_explains_itself(tmp_path, monkeypatch):
+    async with TeamsHarness(tmp_path, monkeypatch) as h:
+        await h.post(h.message("start"))
+        card_id, card = h.latest_card()
+        for label in ("No", "Yes", "Yes", "Record this decision"):
+            await h.post(h.click(card_id, card, label))
+            card_id, card = h.latest_card()
+        fields = inputs(card)
+        assert all(f.get("placeholder") for f in fields.values() if f["type"] == "Input.ChoiceSet")
+        assert all(f["maxLength"] == 500 for f in fields.values() if f["type"] == "Input.Text")
+        assert "field:not_told_reason" not in fields  # only after "No, not told"
+        assert "adds a question after Continue: Why are they not being told?" in json.dumps(card)
+
+        values = {"categories": "health", "recipient": "health", "purpose": "safeguarding_referral",
+                  "lawful_basis": fields["field:lawful_basis"]["choices"][0]["value"], "informed": "no",
+                  "reason": "Made-up reason."}
+        await h.post(h.click(card_id, card, "Continue", values))
+        _, again = h.latest_card()
+        asked = inputs(again)["field:not_told_reason"]
+        assert asked["maxLength"] == 500 and inputs(again)["field:informed"]["value"] == "no"
+        assert "needs an answer" in card_text(again) and state(h)["phase"] == "record"
+
+        values["not_told_reason"] = "Made-up: telling them would put the child at risk."
+        await h.post(h.click(card_id, again, "Continue", values))
+        assert "Summary of the decision" in card_text(h.latest_card()[1])
+        assert state(h)["record"]["not_told_reason"].startswith("Made-up: telling them")
 
 
 async def test_typed_words_work_as_in_the_console(tmp_path, monkeypatch):
@@ -137,11 +170,62 @@ async def test_did_you_mean_topics_are_lettered_buttons_and_a_typed_letter_picks
         assert console.choices[1].label in card_text(h.connector.cards(PERSONAL)[-1])
 
 
+async def test_the_topics_are_one_searchable_list_and_one_button(tmp_path, monkeypatch):
+    from dialogs.answers import list_topics
+    async with TeamsHarness(tmp_path, monkeypatch) as h:
+        await h.post(h.message("start"))
+        await h.post(h.message("topics"))
+        card = h.connector.cards(PERSONAL)[-1]
+        submits = [a for a in actions(card) if a["type"] == "Action.Submit"]
+        assert [a["title"] for a in submits] == ["Read the answer"]  # not one button a topic
+        picker = inputs(card)["field:pick"]
+        assert picker["style"] == "filtered" and picker["placeholder"] and picker["isRequired"]
+        topics = list_topics(state(h)["pack"])
+        assert [(c["value"], c["title"]) for c in picker["choices"]] == [(t, title) for t, title in topics]
+        before = state(h)
+
+        topic, title = topics[3]
+        assert await h.post(h.click("", card, "Read the answer", {"pick": topic})) == 201
+        answer = h.connector.cards(PERSONAL)[-2]  # the answer, then the walk's question again
+        assert title in card_text(answer)
+
+        for bad, says in (("no-such-topic", "There is no topic"), ("", "No topic was chosen")):
+            n = len(h.connector.calls)
+            assert await h.post(h.click("", card, "Read the answer", {"pick": bad})) == 201
+            replies = [card_text(card_of(c["body"])) for c in h.connector.calls[n:] if c["kind"] == "send"]
+            assert any(says in r for r in replies), replies
+        after = state(h)
+        assert (after["node"], after["history"], after["phase"]) == (before["node"], before["history"], before["phase"])
+
+
+def assert_digest_card(card):
+    """The digest as Teams draws it: a card with a table, the chart and fact sets; no Markdown
+    headings or pipe rows, which Teams shows as they are."""
+    assert versions_ok(card)
+    text = json.dumps(card)
+    assert "Information sharing digest" in card_text(card) and "Record integrity" in card_text(card)
+    assert "\n#" not in text and '"# ' not in text and "|---" not in text and "## " not in text
+    kinds = [b["type"] for b in card["body"]]
+    assert {"Table", "Image"} <= set(kinds)
+    table = next(b for b in card["body"] if b["type"] == "Table")
+    header = [c["items"][0]["text"] for c in table["rows"][0]["cells"]]
+    assert header == ["Outcome", "Count", "Previous", "Change"] and len(table["rows"]) == 5
+    image = next(b for b in card["body"] if b["type"] == "Image")
+    assert image["url"].startswith("data:image/png;base64,") and image["altText"]
+    assert len(text) < 28_000  # Teams refuses a bigger message
+
+
 async def test_a_lead_types_digest(tmp_path, monkeypatch):
     async with TeamsHarness(tmp_path, monkeypatch, leads=[LEAD["aadObjectId"]]) as h:
+        audit.append_decision(h.db, {"user_id": AAD, "channel": "teams", "conversation_id": PERSONAL,
+                                     "pack_id": "wirral", "pack_version": "1.0.0", "outcome": "share",
+                                     "answers": [["immediate_risk", "no"]], "kind": "decision",
+                                     "record": {"reason": "Made-up reason", "case_ref": "TEST-1"}})
         await h.post(h.message("digest", user=LEAD))
-        digest = h.connector.messages(PERSONAL)[-1]
-        assert digest["textFormat"] == "markdown" and "digest" in digest["text"].lower()
+        digest = card_of(h.connector.messages(PERSONAL)[-1])
+        pack = next(b for b in digest["body"] if b["type"] == "FactSet")
+        assert pack["facts"] == [{"title": "wirral", "value": "1"}]
+        assert_digest_card(digest)
         await h.post(h.message("digest"))  # not a lead
         assert "Only the safeguarding leads" in card_text(h.connector.cards(PERSONAL)[-1])
 

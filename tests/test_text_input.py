@@ -133,7 +133,7 @@ def test_a_long_typed_reason_for_leaving_is_refused_and_not_recorded(engine, db_
     say(engine, Event("leave"))
     replies = say(engine, Event("text", "because " * 80))
     assert replies[0].kind == "error" and "characters or fewer" in replies[0].text
-    assert replies[-1].title == "Leaving without recording"  # still asked for a reason
+    assert replies[-1].title == "Leave without recording"  # still asked for a reason
     assert audit.my_decisions(open_db(db_path), "u-test", "console") == []
 
 
