@@ -11,4 +11,8 @@ if ! command -v chromium-headless-shell >/dev/null && ! command -v chromium >/de
         echo "tests/render/setup.sh: install chromium-headless-shell (Debian) to render the cards" >&2
     fi
 fi
-npm ci --no-audit --no-fund --silent
+if command -v npm >/dev/null; then
+    npm ci --no-audit --no-fund --silent
+else
+    echo "tests/render/setup.sh: npm not found: install Node.js and npm to render the cards" >&2
+fi
