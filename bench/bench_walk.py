@@ -21,7 +21,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from content.loader import load_pack  # noqa: E402
-from dialogs.conversation import Engine  # noqa: E402
+from dialogs.engine import Engine  # noqa: E402
 from dialogs.events import Event  # noqa: E402
 from dialogs.walk import WalkModel, get_walk  # noqa: E402
 from storage import conversations  # noqa: E402

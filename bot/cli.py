@@ -40,7 +40,7 @@ def get_config(config_path: str | None):
 
 
 def make_engine(db_path: str | None, config_path: str | None):
-    from dialogs.conversation import Engine
+    from dialogs.engine import Engine
     config = get_config(config_path)
     db = open_db(db_path or default_db_path())
     return Engine(db, contacts=config.contacts, default_pack=config.default_pack, is_lead=config.is_lead,

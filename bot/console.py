@@ -21,7 +21,7 @@ import sys
 import textwrap
 from typing import IO, Callable
 
-from dialogs.conversation import Engine
+from dialogs.engine import Engine
 from dialogs.events import Choice, Event, Reply, choice_event, cite_text
 
 log = logging.getLogger("infoshare.console")

@@ -3,7 +3,7 @@
 Over HTTP, ``POST /slack/events`` takes events, interactivity and the ``/infoshare`` command on
 one URL; with ``infoshare serve --slack-socket-mode`` the same app runs over Socket Mode.
 Nothing here decides anything: a click, a typed message, a command or a modal submission
-becomes one :class:`~dialogs.events.Event` for :meth:`Engine.handle <dialogs.conversation.Engine.handle>`,
+becomes one :class:`~dialogs.events.Event` for :meth:`Engine.handle <dialogs.engine.Engine.handle>`,
 and the replies become Block Kit (:mod:`bot.slack_blocks`).
 
 How it behaves:
@@ -230,7 +230,7 @@ class SlackChannel:
     """The Slack adapter: one Bolt ``AsyncApp`` on one engine.
 
     Args:
-        engine: the shared :class:`~dialogs.conversation.Engine`.
+        engine: the shared :class:`~dialogs.engine.Engine`.
         token: the bot token (``xoxb-``).
         signing_secret: verifies HTTP requests (not needed over Socket Mode).
         app_token: an app-level token (``xapp-``): run over Socket Mode instead of HTTP.

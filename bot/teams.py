@@ -396,7 +396,7 @@ class TeamsChannel:
     """The Teams adapter: one per process, sharing the engine with the other channels.
 
     Args:
-        engine: the conversation engine (:class:`dialogs.conversation.Engine`).
+        engine: the conversation engine (:class:`dialogs.engine.Engine`).
         settings: the Bot Framework settings (:meth:`TeamsSettings.from_environ`).
         dev: authentication is off (no app id); replies only to loopback service URLs.
     """

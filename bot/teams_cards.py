@@ -304,7 +304,7 @@ def render_turn(replies: list[Reply], *, current: list[Reply] | None = None,
     """A turn's replies as messages, in order; the one showing where the walk is has ``live=True``.
 
     ``record_form`` and the ``record_field`` after it become one form card. ``form_errors`` is
-    drawn over the form from ``current`` (the engine's :meth:`~dialogs.conversation.Engine.current`)
+    drawn over the form from ``current`` (the engine's :meth:`~dialogs.engine.Engine.current`)
     with the ``submitted`` values kept. The digest is a card of its own (:func:`digest_card`);
     other long markdown goes as a text message.
     """

@@ -8,7 +8,7 @@ A conversation is always in one phase::
 
 The walk's own questions are a second machine (:mod:`dialogs.walk`), one per pack; this one moves
 a conversation between the walk, its outcome and the record. Both are data: :data:`TRANSITIONS`
-says how a phase is left, :data:`ACCEPTS` which events a phase takes. :class:`~dialogs.conversation.Engine`
+says how a phase is left, :data:`ACCEPTS` which events a phase takes. :class:`~dialogs.engine.Engine`
 answers every event a phase does not take in one place (``_Turn.not_now``), and moves a
 conversation's phase only through :func:`move`, so a move the machine does not allow raises
 rather than leaving a conversation somewhere it cannot get out of.

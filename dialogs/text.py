@@ -1,6 +1,6 @@
 """What the engine does to every piece of text a user sends, before it is matched or stored.
 
-:func:`clean_event` is applied once, in :meth:`dialogs.conversation.Engine.handle`, to every
+:func:`clean_event` is applied once, in :meth:`dialogs.engine.Engine.handle`, to every
 string an :class:`~dialogs.events.Event` carries (typed text and questions, record field values,
 a reason for leaving, a form's values). No channel needs to clean anything itself, and nothing
 reaches the question matcher, the content gaps or the audit record without passing through here.

@@ -1,7 +1,7 @@
 """Conversation state, saved after every turn so a restarted process resumes at the same question.
 
 A conversation is keyed by channel, conversation id and user id. Its state is a JSON document
-(see :class:`dialogs.conversation.State`); ``version`` counts saves and guards against two
+(see :class:`dialogs.engine.State`); ``version`` counts saves and guards against two
 writers saving over each other (compare-and-swap).
 
 Example:

@@ -15,6 +15,6 @@ def db_path(tmp_path):
 @pytest.fixture
 def engine(db_path):
     """The conversation engine on :func:`db_path`, no contacts, no leads."""
-    from dialogs.conversation import Engine
+    from dialogs.engine import Engine
     from storage.db import open_db
     return Engine(open_db(db_path))

@@ -426,7 +426,7 @@ def slack_db_path(tmp_path):
 @pytest.fixture
 def slack_engine(slack_db_path):
     from bot.config import Config
-    from dialogs.conversation import Engine
+    from dialogs.engine import Engine
     from storage.db import open_db
     config = Config(leads={"slack": ["ULEAD001"]})
     return Engine(open_db(slack_db_path), is_lead=config.is_lead)

@@ -174,7 +174,7 @@ class TeamsHarness:
         from bot import teams
         from bot.config import Config
         from bot.server import build_app, load_channels
-        from dialogs.conversation import Engine
+        from dialogs.engine import Engine
         from storage.db import open_db
         self.monkeypatch.setattr(teams, "KEY_SOURCES", {url: self.keys_url for url in teams.KEY_SOURCES})
         for name in TEAMS_ENV:

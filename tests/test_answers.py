@@ -496,7 +496,7 @@ def test_a_question_that_must_wait_for_a_fit_says_preparing_answers_once(monkeyp
 
 
 def test_the_chat_shows_preparing_answers_before_the_answer(monkeypatch, tmp_path):
-    from dialogs.conversation import Engine
+    from dialogs.engine import Engine
     from dialogs.events import Event
     from storage.db import open_db
     monkeypatch.setattr(answers, "_MATCHERS", {})
@@ -517,7 +517,7 @@ def test_the_chat_shows_preparing_answers_before_the_answer(monkeypatch, tmp_pat
 
 def test_serve_warms_every_pack(monkeypatch, tmp_path):
     from content.loader import pack_ids
-    from dialogs.conversation import Engine
+    from dialogs.engine import Engine
     from storage.db import open_db
     monkeypatch.setattr(answers, "_MATCHERS", {})
     engine = Engine(open_db(str(tmp_path / "t.db")), default_pack="wirral")

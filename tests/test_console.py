@@ -95,7 +95,7 @@ def stored_history(db: Path, user: str = "tester") -> list:
 
 def test_ctrl_c_at_the_prompt_says_the_place_is_saved_and_returns_cleanly(tmp_path):
     from bot.console import GOODBYE, Console
-    from dialogs.conversation import Engine
+    from dialogs.engine import Engine
     out = io.StringIO()
     Console(Engine(open_db(tmp_path / "c.db")), "tester", out=out).run("hmg-2018", CtrlCAfter("2"))
     text = out.getvalue()
@@ -106,7 +106,7 @@ def test_ctrl_c_at_the_prompt_says_the_place_is_saved_and_returns_cleanly(tmp_pa
 
 def test_ctrl_c_during_a_turn_says_what_was_saved(tmp_path, monkeypatch):
     from bot.console import GOODBYE_MID_TURN, Console
-    from dialogs.conversation import Engine
+    from dialogs.engine import Engine
     engine = Engine(open_db(tmp_path / "c.db"))
     out = io.StringIO()
     console = Console(engine, "tester", out=out)

@@ -8,7 +8,7 @@ import pytest
 
 from bot.console import render
 from content.loader import load_pack, pack_ids
-from dialogs.conversation import Engine
+from dialogs.engine import Engine
 from content.sources import named
 from dialogs.events import Event, choice_event, cite_text
 from dialogs.walk import get_walk

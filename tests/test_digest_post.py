@@ -122,7 +122,7 @@ async def test_user_text_in_the_teams_digest_is_escaped(tmp_path, monkeypatch):
 def test_the_csv_digest_has_no_control_characters_long_cells_or_formulas(tmp_path):
     from storage.db import open_db
     from storage.digest import USER_TEXT_MAX, build_digest, render_csv
-    from dialogs.conversation import Engine
+    from dialogs.engine import Engine
     engine = Engine(open_db(str(tmp_path / "d.db")))
     leave_with_reason(engine, "=HYPERLINK(\"https://x.example\",\"open\") \x07" + "y" * 450, channel="console")
     csv_text = render_csv(build_digest(engine.db))
@@ -134,7 +134,7 @@ def test_the_scheduled_digest_verifies_the_chain_outside_the_database_lock(tmp_p
     import threading
 
     from bot import digest_post
-    from dialogs.conversation import Engine
+    from dialogs.engine import Engine
     from storage import audit
     from storage.db import db_lock, open_db
     engine = Engine(open_db(str(tmp_path / "d.db")))
@@ -166,7 +166,7 @@ def test_the_scheduled_digest_verifies_the_chain_outside_the_database_lock(tmp_p
 
 def test_digests_use_the_configured_stale_after_days(tmp_path):
     from bot import digest_post
-    from dialogs.conversation import Engine
+    from dialogs.engine import Engine
     from storage.db import open_db
     lead = Engine(open_db(str(tmp_path / "s.db")), is_lead=lambda channel, user: True, digest_stale_after_days=1)
     [chat] = lead.handle("console", "c", "lead1", Event("digest"))

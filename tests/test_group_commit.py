@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from dialogs.conversation import Engine
+from dialogs.engine import Engine
 from dialogs.events import Event
 from storage import conversations
 from storage.db import GroupCommit, db_lock, open_db

@@ -7,7 +7,7 @@ import threading
 
 import pytest
 
-from dialogs.conversation import Engine
+from dialogs.engine import Engine
 from dialogs.events import Event
 from storage import audit, conversations
 from storage.db import open_db

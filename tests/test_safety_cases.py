@@ -17,7 +17,7 @@ import pytest
 from bot.console import render
 from content.loader import load_pack, load_yaml, pack_ids
 from dialogs.answers import get_matcher
-from dialogs.conversation import Engine
+from dialogs.engine import Engine
 from dialogs.events import Event
 from storage.db import open_db
 

@@ -16,7 +16,7 @@ import pytest
 from blockkit import cut_labels, problems, view_problems
 from bot import slack_blocks as kit
 from content.loader import pack_ids
-from dialogs.conversation import Engine
+from dialogs.engine import Engine
 from dialogs.events import Event
 from storage.db import open_db
 

@@ -17,7 +17,7 @@ import pytest
 from bot.console import QUIT_WORDS, Console, render
 from content.loader import load_pack
 from dialogs.answers import get_topic
-from dialogs.conversation import SUGGESTION_KEYS, WORDS, Engine
+from dialogs.engine import SUGGESTION_KEYS, WORDS, Engine
 from dialogs.events import Event, choice_event
 from storage.db import open_db
 from storage.gaps import list_unanswered

@@ -7,7 +7,7 @@ import json
 import pytest
 
 from bot import teams_cards as cards
-from dialogs.conversation import Engine
+from dialogs.engine import Engine
 from dialogs.events import Choice, Event, Reply, choice_event
 from storage.db import open_db
 

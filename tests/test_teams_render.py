@@ -22,7 +22,7 @@ from pathlib import Path
 import pytest
 
 from bot import teams_cards as cards
-from dialogs.conversation import Engine
+from dialogs.engine import Engine
 from dialogs.events import Event
 from storage import audit
 from storage.db import open_db

@@ -13,7 +13,7 @@ from aiohttp import ClientSession
 from bot import teams
 from bot.config import Config
 from bot.server import build_app, load_channels
-from dialogs.conversation import Engine
+from dialogs.engine import Engine
 from storage.db import open_db
 from teams_mock import BOT, TEAMS_ENV, Connector, activity, card_text
 
