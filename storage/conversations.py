@@ -5,7 +5,7 @@ A conversation is keyed by channel, conversation id and user id. Its state is a 
 writers saving over each other (compare-and-swap).
 
 Example:
-    >>> db = open_db(":memory:")
+    >>> db = open_db(":memory:"); ensure_schema(db)
     >>> save_state(db, "console:local:u1", {"phase": "walk"}, expected_version=0)
     1
     >>> load_state(db, "console:local:u1")
