@@ -1,5 +1,12 @@
 """Open the SQLite database with the settings every writer relies on.
 
+**The locking rule.** Every storage function that writes owns its transaction (:class:`transaction`:
+``BEGIN IMMEDIATE`` ... ``COMMIT``), and a caller that needs several writes to stand or fall
+together wraps them in one more: the inner ones then nest as savepoints. The engine does that
+for a whole turn (the delivery key, the conversation's state, an audit append, a content gap:
+one commit), and :class:`GroupCommit` for a batch of turns. Threads share a connection only
+under :func:`db_lock`, taken before any conversation's own lock.
+
 Example:
     >>> db = open_db(":memory:")
     >>> db.execute("pragma journal_mode").fetchone()[0] in ("wal", "memory")
