@@ -45,7 +45,7 @@ def main() -> None:
 
     # baseline: the state machine alone, no storage
     t = []
-    for i in range(args.turns):
+    for _ in range(args.turns):
         m = WalkModel(state=walk.pack.start)
         for a in ANSWERS:
             s = time.perf_counter()

@@ -42,7 +42,7 @@ def test_a_double_clicked_confirm_on_two_servers_is_recorded_once(tmp_path):
         start = threading.Barrier(2)
         results = []
 
-        def click_on(engine):
+        def click_on(engine, start=start, results=results, conv=conv, click=click, once=once):
             start.wait()
             results.append(engine.handle("slack", conv, "U0TWO0001", click, once=once))
 

@@ -70,7 +70,7 @@ def test_safety_case(case, pack, tmp_path):
     if "walk" in case:
         engine.handle("console", "c", "u", Event("start", pack))
         replies = []
-        for node, answer in case["walk"].items():
+        for _node, answer in case["walk"].items():
             replies = engine.handle("console", "c", "u", Event("answer", str(answer)))
         outcome = next((r for r in replies if r.kind == "outcome"), None)
         assert outcome is not None, f"{case['id']} on {pack}: the walk did not end at an outcome"

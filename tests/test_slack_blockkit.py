@@ -81,7 +81,7 @@ def draw_pack(pack: str) -> Seen:
     for answers in paths(pack):
         engine = Engine(open_db(":memory:"), is_lead=lambda channel, user: True)
 
-        def say(ev):
+        def say(ev, engine=engine):
             return engine.handle("slack", "D1", "U1", ev)
         where = f"{pack} {'/'.join(answers)}"
         seen.message(where, say(Event("start", pack)))

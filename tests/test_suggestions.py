@@ -12,7 +12,6 @@ import subprocess
 import sys
 from pathlib import Path
 
-import pytest
 
 from bot.console import QUIT_WORDS, Console, render
 from content.loader import load_pack
