@@ -13,6 +13,16 @@ def db_path(tmp_path):
 
 
 @pytest.fixture
+def db(db_path):
+    """A fresh SQLite database (:func:`db_path`) with the audit schema."""
+    from storage import audit
+    from storage.db import open_db
+    d = open_db(db_path)
+    audit.ensure_schema(d)
+    return d
+
+
+@pytest.fixture
 def engine(db_path):
     """The conversation engine on :func:`db_path`, no contacts, no leads."""
     from dialogs.engine import Engine

@@ -32,13 +32,6 @@ def decision(**overrides):
     return row
 
 
-@pytest.fixture
-def db(tmp_path):
-    d = open_db(tmp_path / "audit.db")
-    audit.ensure_schema(d)
-    return d
-
-
 def fill(db, n=5, start=NOW, step=timedelta(hours=1), **overrides):
     return [audit.append_decision(db, decision(**overrides), now=start + i * step) for i in range(n)]
 

@@ -17,12 +17,8 @@ from storage.db import open_db
 
 
 @pytest.fixture
-def db_path(tmp_path):
-    return tmp_path / "infoshare.db"
-
-
-@pytest.fixture
 def engine(db_path):
+    """The shared engine fixture, with a made-up contact for the advice outcome."""
     return Engine(open_db(db_path), contacts={"manager": "Test duty manager, ext 000"})
 
 

@@ -12,7 +12,6 @@ import pytest
 
 from bot.config import Config
 from storage import audit, digest
-from storage.db import open_db
 
 def utc(*args):
     return datetime(*args, tzinfo=timezone.utc)
@@ -27,13 +26,6 @@ def row(outcome="share", pack="hmg-2018", channel="slack", kind="decision", reas
     return {"user_id": user, "channel": channel, "conversation_id": "c1", "pack_id": pack, "pack_version": "1.0.0",
             "answers": [["immediate_risk", "no"]], "outcome": outcome, "kind": kind,
             "record": {"reason": reason, "case_ref": "CR-1"}}
-
-
-@pytest.fixture
-def db(tmp_path):
-    d = open_db(tmp_path / "digest.db")
-    audit.ensure_schema(d)
-    return d
 
 
 @pytest.fixture

@@ -10,11 +10,6 @@ from storage.gaps import list_unanswered, record_asked, record_unanswered, topic
 T0 = datetime(2026, 11, 25, 9, 30, tzinfo=timezone.utc)
 
 
-@pytest.fixture
-def db(tmp_path):
-    return open_db(tmp_path / "gaps.db")
-
-
 def dump(db) -> str:
     return "\n".join(db.conn.iterdump())
 
