@@ -13,6 +13,7 @@ import pytest
 from bot.config import Config
 from storage import audit, digest
 
+
 def utc(*args):
     return datetime(*args, tzinfo=timezone.utc)
 
