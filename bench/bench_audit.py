@@ -27,6 +27,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from storage import audit, digest  # noqa: E402
+from storage.audit import chain  # noqa: E402
 from storage.db import open_db, transaction  # noqa: E402
 
 NOW = datetime(2026, 11, 25, 12, 0, tzinfo=timezone.utc)
@@ -78,9 +79,9 @@ def generate(db, rows: int, weeks: int = 104, seed: int = 1) -> float:
     span = weeks * 7 * 86400
     first = NOW - timedelta(seconds=span)
     seq, prev = 0, audit.GENESIS
-    cols = audit._COLUMNS
+    cols = chain._COLUMNS
     sql = f"INSERT INTO decisions ({', '.join(cols)}) VALUES ({', '.join('?' * len(cols))})"
-    sha256, head_text = audit.hashlib.sha256, audit.head_text
+    sha256, head_text = chain.hashlib.sha256, chain.head_text
     day_of: dict[str, str] = {}
     batch: list[tuple] = []
     with transaction(db):
@@ -139,7 +140,7 @@ def main() -> None:
     args = parser.parse_args()
 
     print(f"machine: {platform.platform()}, {os.cpu_count()} CPUs ({platform.processor() or platform.machine()}), "
-          f"python {platform.python_version()}, sqlite {audit.sqlite3.sqlite_version}")
+          f"python {platform.python_version()}, sqlite {chain.sqlite3.sqlite_version}")
     with tempfile.TemporaryDirectory(dir=args.dir) as tmp:
         path = Path(tmp) / "bench.db"
         db = open_db(path)

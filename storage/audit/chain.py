@@ -1,25 +1,4 @@
-"""The audit record: an append-only, tamper-evident chain of decisions in SQLite.
-
-Every decision (share or not) and every conversation left without recording is one row of
-the ``decisions`` table. Each row carries the hash of the row before it (``prev_hash``) and its
-own SHA-256 (``hash``), so :func:`verify_chain` finds an edited, deleted, reordered or inserted
-row even when the triggers that refuse ``UPDATE`` and ``DELETE`` were dropped first.
-
-Example:
-    >>> from storage.db import open_db
-    >>> db = open_db(":memory:")
-    >>> ensure_schema(db)
-    >>> stored = append_decision(db, {
-    ...     "user_id": "U0123ABCD", "channel": "slack", "conversation_id": "C1-1700000000.1",
-    ...     "pack_id": "hmg-2018", "pack_version": "1.0.0",
-    ...     "answers": [["immediate_risk", "no"], ["purpose", "yes"]],
-    ...     "outcome": "share", "kind": "decision",
-    ...     "record": {"categories": ["health"], "recipient": "school nurse", "reason": "..."},
-    ... })
-    >>> stored["ref"], stored["seq"]
-    ('ISD-...-000001', 1)
-    >>> verify_chain(db).ok
-    True
+"""The chain itself: the schema, the canonical form and hashes of a row, appending, reading.
 
 How a row is hashed (version ``infoshare-audit-v1``):
 
@@ -29,10 +8,6 @@ How a row is hashed (version ``infoshare-audit-v1``):
 * ``hash`` = SHA-256 of the canonical JSON array
   ``["infoshare-audit-v1", seq, ref, kind, recorded_at, day, channel, pack_id, pack_version,
   outcome, prev_hash, body_hash]``.
-
-A purge (:func:`purge`) empties the detail fields of old rows but keeps ``body_hash``, so every
-row hash can still be recomputed; the purge is itself a chain row (kind ``purge``) that commits
-to exactly which rows it emptied.
 """
 
 from __future__ import annotations
@@ -42,20 +17,20 @@ import importlib
 import json
 import sqlite3
 from dataclasses import dataclass, field
-from datetime import date, datetime, timedelta, timezone
+from datetime import datetime, timezone
 from json.encoder import encode_basestring
 from typing import Any, Iterable
 from zoneinfo import ZoneInfo
 
 import sqlite_utils
 
+from content.loader import OUTCOMES  # noqa: F401  (the outcomes a row may hold: said once, by the content)
 from storage.db import db_lock, transaction
 
 LONDON = ZoneInfo("Europe/London")
 GENESIS = "0" * 64
 """``prev_hash`` of the first row."""
 HASH_VERSION = "infoshare-audit-v1"
-OUTCOMES = ("share", "do_not_share", "seek_advice", "urgent_action")
 KINDS = ("decision", "left_without_recording", "purge")
 REF_PREFIX = "ISD"
 TRIGGERS = ("decisions_append_only_insert", "decisions_no_update", "decisions_no_delete",
@@ -466,214 +441,3 @@ def chain_head(db: sqlite_utils.Database) -> str:
     """The hash of the newest row (``GENESIS``, 64 zeros, for an empty store)."""
     with db_lock(db):
         return _head(_conn(db))[1]
-
-
-# --- verification ---------------------------------------------------------------------------
-
-def verify_chain(db: sqlite_utils.Database, expected_head: str | None = None,
-                 record_check: bool = True) -> VerifyResult:
-    """Recompute every row's hashes and links, oldest first, and say where the chain breaks.
-
-    Finds an edited row (its hash no longer recomputes), a deleted row (the next row's
-    ``prev_hash`` or ``seq`` does not follow; the last row against ``sqlite_sequence``), a
-    reordered row (``seq`` is inside the hash) and an inserted row (it breaks the link of the
-    row after it), whether or not the triggers are in place. ``expected_head``, a head printed
-    in an earlier digest, must still be in the chain: that finds a tail rewritten wholesale.
-    The result is also logged in ``audit_checks`` (``record_check=False`` to skip).
-    """
-    conn = _conn(db)
-    with db_lock(db):
-        conn.execute("BEGIN")  # one read snapshot: rows appended meanwhile are not half-seen
-        try:
-            result = _verify(conn, expected_head)
-            present = {r[0] for r in conn.execute(
-                "SELECT name FROM sqlite_master WHERE type = 'trigger' AND tbl_name = 'decisions'")}
-            if result.ok:
-                problem = _counts_problem(conn)
-                if problem:
-                    result.ok, result.problem = False, problem
-        finally:
-            conn.execute("COMMIT")
-    missing = [t for t in TRIGGERS if t not in present]
-    if missing:
-        result.warnings.append("guard trigger(s) missing: " + ", ".join(missing))
-    if record_check:
-        log_check(db, result)
-    return result
-
-
-def log_check(db: sqlite_utils.Database, result: "VerifyResult") -> None:
-    """Keep a verification's result in ``audit_checks`` (what a digest without one shows)."""
-    with db_lock(db), transaction(db):
-        db.conn.execute("INSERT INTO audit_checks VALUES (?, ?, ?, ?, ?, ?)",
-                        [utc_iso(datetime.now(timezone.utc)), result.rows, result.head,
-                         int(result.ok), result.first_bad, result.problem])
-
-
-def _verify(conn: sqlite3.Connection, expected_head: str | None) -> VerifyResult:
-    purges: dict[int, dict[str, Any]] = {}
-    for seq, record, recorded_at in conn.execute(
-            "SELECT seq, record, recorded_at FROM decisions WHERE kind = 'purge'"):
-        try:
-            purges[seq] = {**json.loads(record), "recorded_at": recorded_at}
-        except (TypeError, ValueError):
-            purges[seq] = {"recorded_at": recorded_at}
-    purged_seen: dict[int, Any] = {}  # purge seq -> [count, sha256 over "seq:body_hash\n"]
-
-    expected_seq, prev, rows, head_found = 1, GENESIS, 0, expected_head is None
-    sha256, version = hashlib.sha256, HASH_VERSION
-
-    def bad(seq: int, problem: str) -> VerifyResult:
-        return VerifyResult(False, rows, prev, seq, problem)
-
-    cur = conn.execute(
-        "SELECT seq, ref, kind, recorded_at, day, channel, pack_id, pack_version, outcome, "
-        "prev_hash, body_hash, hash, purged_by, user_id, conversation_id, answers, record "
-        "FROM decisions ORDER BY seq")
-    for (seq, ref, kind, recorded_at, day, channel, pack_id, pack_version, outcome,
-         prev_hash, bh, stored_hash, purged_by, user_id, conversation_id, answers, record) in cur:
-        if seq != expected_seq:
-            if seq > expected_seq:
-                gap = (f"row {expected_seq} is missing" if seq == expected_seq + 1
-                       else f"rows {expected_seq} to {seq - 1} are missing")
-                return bad(seq, f"{gap} before this row (deleted?)")
-            return bad(seq, f"row number {seq} is out of order (expected {expected_seq})")
-        if prev_hash != prev:
-            return bad(seq, "prev_hash does not match the hash of the row before "
-                            "(a row was deleted, inserted or moved here)")
-        if purged_by is None:
-            body = (f"[{_j(user_id)},{_j(conversation_id)},{_j(answers)},{_j(record)}]")
-            if sha256(body.encode("utf-8")).hexdigest() != bh:
-                return bad(seq, "its detail (user, conversation, answers or record) was changed")
-        else:
-            if user_id is not None or conversation_id is not None or answers is not None \
-                    or record is not None:
-                return bad(seq, "marked as purged but still holds detail")
-            purge = purges.get(purged_by)
-            if purge is None or purged_by <= seq:
-                return bad(seq, "its detail was removed outside a recorded purge")
-            if recorded_at >= purge.get("cutoff", ""):
-                return bad(seq, "its detail was removed although it is newer than the purge cutoff")
-            seen = purged_seen.setdefault(purged_by, [0, sha256()])
-            seen[0] += 1
-            seen[1].update(f"{seq}:{bh}\n".encode())
-        try:
-            head = (f'["{version}",{seq},{_enc(ref)},{_enc(kind)},{_enc(recorded_at)},{_enc(day)},'
-                    f"{_j(channel)},{_j(pack_id)},{_j(pack_version)},{_j(outcome)},{_enc(prev_hash)},"
-                    f"{_enc(bh)}]")
-        except TypeError:  # a NOT NULL column holding a number after tampering
-            return bad(seq, "its fields were changed (a value has the wrong type)")
-        if sha256(head.encode("utf-8")).hexdigest() != stored_hash:
-            return bad(seq, "its fields were changed (the hash does not recompute)")
-        if kind == "purge":
-            count, digest = purged_seen.get(seq, [0, sha256()])
-            claimed = purges.get(seq, {})
-            if count != claimed.get("purged") or digest.hexdigest() != claimed.get("checkpoint", ""):
-                return bad(seq, f"this purge says it emptied {claimed.get('purged')} rows "
-                                f"but {count} rows name it")
-        prev = stored_hash
-        rows += 1
-        expected_seq += 1
-        if not head_found and prev == expected_head:
-            head_found = True
-    top = conn.execute("SELECT seq FROM sqlite_sequence WHERE name = 'decisions'").fetchone()
-    if top and top[0] > rows:
-        return VerifyResult(False, rows, prev, rows + 1,
-                            f"the newest row(s) {rows + 1} to {top[0]} are missing (deleted?)")
-    if not head_found:
-        return VerifyResult(False, rows, prev, None,
-                            f"the expected head {expected_head[:16]}... is not in the chain "
-                            "(rows were rewritten or removed since it was published)")
-    return VerifyResult(True, rows, prev)
-
-
-def last_check(db: sqlite_utils.Database) -> dict[str, Any] | None:
-    """The most recent :func:`verify_chain` result logged in ``audit_checks``, or None."""
-    row = _conn(db).execute(
-        "SELECT checked_at, rows, head, ok, first_bad, problem FROM audit_checks "
-        "ORDER BY rowid DESC LIMIT 1").fetchone()
-    if row is None:
-        return None
-    return {"checked_at": row[0], "rows": row[1], "head": row[2], "ok": bool(row[3]),
-            "first_bad": row[4], "problem": row[5]}
-
-
-# --- retention ------------------------------------------------------------------------------
-
-def purge_cutoff(older_than_days: int, now: datetime | None = None) -> str:
-    """The ``recorded_at`` before which detail is removed, as stored (UTC ISO)."""
-    if isinstance(older_than_days, bool) or not isinstance(older_than_days, int) or older_than_days < 1:
-        raise PurgeError(f"--older-than must be a whole number of days of at least 1, not {older_than_days!r}")
-    now = now or datetime.now(timezone.utc)
-    return utc_iso(now - timedelta(days=older_than_days))
-
-
-def _day_bound(cutoff: str) -> str:
-    """The last London day that can hold a row recorded before ``cutoff`` (lets SQLite use an index)."""
-    return (date.fromisoformat(cutoff[:10]) + timedelta(days=1)).isoformat()
-
-
-def count_purgeable(db: sqlite_utils.Database, older_than_days: int, now: datetime | None = None) -> int:
-    """How many rows :func:`purge` would empty now."""
-    cutoff = purge_cutoff(older_than_days, now)
-    return _conn(db).execute(
-        "SELECT count(*) FROM decisions WHERE day <= ? AND recorded_at < ? "
-        "AND kind != 'purge' AND purged_by IS NULL", [_day_bound(cutoff), cutoff]).fetchone()[0]
-
-
-PURGE_BATCH = 20_000
-"""Rows emptied per purge transaction: each batch holds the write lock for about a second,
-so conversations recording meanwhile wait briefly instead of for the whole purge."""
-
-
-def purge(db: sqlite_utils.Database, older_than_days: int, now: datetime | None = None,
-          batch: int = PURGE_BATCH) -> dict[str, Any]:
-    """Remove the detail of rows recorded more than ``older_than_days`` ago; keep the chain verifiable.
-
-    Each old row keeps ``seq``, ``ref``, kind, time, channel, pack, outcome and its hashes; its
-    ``user_id``, ``conversation_id``, ``answers`` and ``record`` become NULL and ``purged_by``
-    names the purge row. The work is done in transactions of at most ``batch`` rows; each
-    appends, in the same transaction, one purge row (kind ``purge``) recording the cutoff, the
-    count and a checkpoint (SHA-256 over ``"seq:body_hash\n"`` of the rows it emptied).
-    Nothing is recorded when no row is old enough.
-
-    Returns:
-        ``{"purged": n, "checkpoint": hex of the last batch or None, "ref": ref of the last
-        purge row or None, "refs": every purge row's ref, "cutoff": iso}``
-    """
-    cutoff = purge_cutoff(older_than_days, now)
-    moment = now or datetime.now(timezone.utc)
-    conn = _conn(db)
-    total, refs, checkpoint = 0, [], None
-    while True:
-        with db_lock(db):  # one thread at a time on a shared connection
-            with transaction(db):
-                targets = conn.execute(
-                    "SELECT seq, body_hash FROM decisions WHERE day <= ? AND recorded_at < ? "
-                    "AND kind != 'purge' AND purged_by IS NULL ORDER BY seq LIMIT ?",
-                    [_day_bound(cutoff), cutoff, max(1, int(batch))]).fetchall()
-                if not targets:
-                    break
-                digest = hashlib.sha256()
-                for seq, bh in targets:
-                    digest.update(f"{seq}:{bh}\n".encode())
-                head_seq, prev = _head(conn)
-                purge_seq = head_seq + 1
-                record = {"cutoff": cutoff, "older_than_days": older_than_days, "purged": len(targets),
-                          "first_seq": targets[0][0], "last_seq": targets[-1][0],
-                          "checkpoint": digest.hexdigest()}
-                stored = chain_row({"kind": "purge", "user_id": None, "channel": "system",
-                                    "pack_id": None, "outcome": None, "answers": [], "record": record},
-                                   purge_seq, prev, moment)
-                _insert(conn, stored)
-                conn.execute("INSERT INTO audit_gate (purge_seq) VALUES (?)", [purge_seq])
-                conn.executemany(
-                    "UPDATE decisions SET user_id = NULL, conversation_id = NULL, answers = NULL, "
-                    "record = NULL, purged_by = ? WHERE seq = ?",
-                    ((purge_seq, seq) for seq, _ in targets))
-                conn.execute("DELETE FROM audit_gate")
-        total += len(targets)
-        refs.append(stored["ref"])
-        checkpoint = record["checkpoint"]
-    return {"purged": total, "checkpoint": checkpoint, "ref": refs[-1] if refs else None,
-            "refs": refs, "cutoff": cutoff}
