@@ -56,6 +56,7 @@ def ask(question, pack="hmg-2018") -> Answer:
     return get_matcher(pack).ask(question)
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("pack", PACKS)
 def test_every_topic_is_found_by_its_own_examples(pack):
     m = get_matcher(pack)
@@ -214,6 +215,7 @@ def read_rows(path):
     ((*HELD_OUT, UNSEEN), (250, 90), (HELD_OUT_TOP1_FLOOR, HELD_OUT_ABSTAIN_FLOOR)),
     (LATER, (900, 225), (LATER_TOP1_FLOOR, LATER_ABSTAIN_FLOOR)),
 ], ids=["earlier", "later"])
+@pytest.mark.slow
 def test_held_out_paraphrases_accuracy_and_abstention(paths, at_least, floors):
     rows = [row for path in paths for row in read_rows(path)]
     for pack in {p for p, _, _ in rows}:
