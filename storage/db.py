@@ -37,6 +37,21 @@ class DatabaseProblem(Exception):
     """The database file cannot be used as it is: the message names the file and what is wrong."""
 
 
+def sqlite_path(target: str) -> str:
+    """The SQLite file a ``--db`` / ``INFOSHARE_DB`` value names: a plain path, or a URL
+    ``sqlite:///relative/path`` or ``sqlite:////absolute/path``. Any other URL (``postgresql://``
+    ...) is refused with :class:`DatabaseProblem`: this version stores only in SQLite, and a URL
+    must never become a file of that name."""
+    if target.startswith("sqlite:///"):
+        return target[len("sqlite:///"):] or ":memory:"
+    scheme = target.split(":", 1)[0].lower() if "://" in target else ""
+    if scheme:
+        hint = " (PostgreSQL for several replicas is planned)" if scheme.startswith("postgres") else ""
+        raise DatabaseProblem(f"{scheme}://...: this version stores its record only in SQLite{hint}; "
+                              f"give a file path or sqlite:///path")
+    return target
+
+
 def _check_path(path: str) -> None:
     p = Path(path)
     if p.is_dir():
@@ -56,7 +71,7 @@ def open_db(path: str | os.PathLike[str] | None = None, readonly: bool = False) 
     atomic is wrapped in an explicit ``BEGIN IMMEDIATE`` ... ``COMMIT`` by the caller
     (see :func:`transaction`).
     """
-    path = str(path or default_db_path())
+    path = sqlite_path(str(path or default_db_path()))
     if path != ":memory:" and not readonly:
         _check_path(path)
     try:

@@ -133,3 +133,18 @@ def test_serve_on_a_port_in_use_or_a_host_that_does_not_resolve_is_one_line(tmp_
     out = infoshare("serve", "--host", "no-such-host.invalid", "--port", "0", "--db", tmp_path / "s.db",
                     env={"HOME": str(tmp_path)})
     one_line_exit_2(out, "no-such-host.invalid", "does not resolve")
+
+
+@pytest.mark.parametrize("url", ["postgresql://infoshare@db.example/infoshare", "postgres://u@h/db",
+                                 "mysql://u@h/db"])
+def test_a_database_url_this_version_cannot_use_is_refused_and_creates_no_file(tmp_path, url):
+    for how in (["chat", "--db", url], ["chat"]):  # --db, or INFOSHARE_DB
+        out = infoshare(*how, env={"INFOSHARE_DB": url}, cwd=tmp_path)
+        one_line_exit_2(out, "only in SQLite")
+    assert list(tmp_path.iterdir()) == []  # no file named after the URL
+
+
+def test_a_sqlite_url_names_the_file(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    audit.ensure_schema(open_db("sqlite:///record.db"))
+    assert (tmp_path / "record.db").is_file()
