@@ -2,7 +2,9 @@
 
 The file is ``infoshare.toml`` in the working directory, or the path in ``INFOSHARE_CONFIG``
 (``--config`` on the command line). Every setting has a safe default, so the console chat runs
-with no file at all. See README.md, "Configuration".
+with no file at all. See README.md, "Configuration". Also here, as settings every channel shares:
+the largest request body (:data:`MAX_BODY`) and what counts as a loopback address
+(:func:`is_loopback`, for ``--dev``).
 
 Example ``infoshare.toml``::
 
@@ -29,6 +31,7 @@ Example ``infoshare.toml``::
 
 from __future__ import annotations
 
+import ipaddress
 import os
 import tomllib
 from dataclasses import dataclass, field
@@ -140,3 +143,22 @@ def load_config(path: str | os.PathLike[str] | None = None) -> Config:
     if config.unanswered_days < 1:
         raise ConfigError(f"{p}: [retention] unanswered_days must be at least 1, not {config.unanswered_days}")
     return config
+
+
+MAX_BODY = 256 * 1024
+"""Largest request body accepted on any route (Slack and Teams payloads are far smaller)."""
+
+
+def is_loopback(host: str | None) -> bool:
+    """Whether ``host`` is a loopback address: ``localhost``, or an IP address (v4 or v6) that
+    parses as one. Names are never matched by their first characters: ``127.evil.example`` and
+    ``127.0.0.1.attacker.example`` are not loopback."""
+    if not host:
+        return False
+    host = host.strip("[]")
+    if host.lower() in ("localhost", "localhost."):
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False

@@ -1,5 +1,6 @@
 """``infoshare serve``: one aiohttp server for Slack (``/slack/events``), Teams (``/api/messages``)
-and ``/healthz``. This module only wires things; each channel lives in its own adapter module.
+and ``/healthz``. This module only wires things, as a BotBuilder sample's ``app.py`` does: each
+channel lives in its own package (:mod:`bot.slack`, :mod:`bot.teams`), the jobs in :mod:`bot.jobs`.
 
 Each adapter's ``from_env(engine, config, ...)`` returns a channel object with an aiohttp
 handler ``handle(request)``, or a string saying why that channel is not enabled.
@@ -13,26 +14,11 @@ from typing import Any
 
 from aiohttp import web
 
+from bot.config import MAX_BODY
+from bot.slack import app as slack
+from bot.teams import adapter as teams
+
 log = logging.getLogger("infoshare.server")
-
-MAX_BODY = 256 * 1024
-"""Largest request body accepted on any route (Slack and Teams payloads are far smaller)."""
-
-
-def is_loopback(host: str | None) -> bool:
-    """Whether ``host`` is a loopback address: ``localhost``, or an IP address (v4 or v6) that
-    parses as one. Names are never matched by their first characters: ``127.evil.example`` and
-    ``127.0.0.1.attacker.example`` are not loopback."""
-    import ipaddress
-    if not host:
-        return False
-    host = host.strip("[]")
-    if host.lower() in ("localhost", "localhost."):
-        return True
-    try:
-        return ipaddress.ip_address(host).is_loopback
-    except ValueError:
-        return False
 
 
 @dataclass
@@ -102,20 +88,12 @@ def build_app(channels: Channels, *services: Any) -> web.Application:
 def load_channels(engine, config, *, dev: bool, host: str, socket_mode: bool = False) -> Channels:
     """Ask each adapter whether its settings are present; say why when a channel stays off."""
     channels = Channels()
-    try:
-        from bot import slack
-        result = slack.from_env(engine, config, socket_mode=socket_mode)
-    except ImportError as exc:  # pragma: no cover - adapter missing from an install
-        result = f"Slack adapter unavailable: {exc}"
+    result = slack.from_env(engine, config, socket_mode=socket_mode)
     if isinstance(result, str):
         channels.disabled["slack"] = result
     else:
         channels.slack = result
-    try:
-        from bot import teams
-        result = teams.from_env(engine, config, dev=dev, host=host)
-    except ImportError as exc:  # pragma: no cover
-        result = f"Teams adapter unavailable: {exc}"
+    result = teams.from_env(engine, config, dev=dev, host=host)
     if isinstance(result, str):
         channels.disabled["teams"] = result
     else:

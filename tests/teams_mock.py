@@ -171,7 +171,7 @@ class TeamsHarness:
         self.connector = Connector()
 
     async def __aenter__(self) -> "TeamsHarness":
-        from bot import teams
+        from bot.teams import adapter as teams
         from bot.config import Config
         from bot.server import build_app, load_channels
         from dialogs.engine import Engine

@@ -7,7 +7,7 @@ from __future__ import annotations
 import asyncio
 
 from bot.config import Config
-from bot.digest_post import WeeklyDigest, post_digest, targets
+from bot.jobs.digest_post import WeeklyDigest, post_digest, targets
 from bot.server import Channels
 from dialogs.events import Event
 from slack_mock import dm_of
@@ -133,7 +133,7 @@ def test_the_csv_digest_has_no_control_characters_long_cells_or_formulas(tmp_pat
 def test_the_scheduled_digest_verifies_the_chain_outside_the_database_lock(tmp_path, monkeypatch):
     import threading
 
-    from bot import digest_post
+    from bot.jobs import digest_post
     from dialogs.engine import Engine
     from storage import audit
     from storage.db import db_lock, open_db
@@ -165,7 +165,7 @@ def test_the_scheduled_digest_verifies_the_chain_outside_the_database_lock(tmp_p
 
 
 def test_digests_use_the_configured_stale_after_days(tmp_path):
-    from bot import digest_post
+    from bot.jobs import digest_post
     from dialogs.engine import Engine
     from storage.db import open_db
     lead = Engine(open_db(str(tmp_path / "s.db")), is_lead=lambda channel, user: True, digest_stale_after_days=1)

@@ -8,7 +8,7 @@ import asyncio
 import logging
 
 from bot.config import Config
-from bot.digest_post import WeeklyDigest, post_digest
+from bot.jobs.digest_post import WeeklyDigest, post_digest
 from bot.server import Channels
 from slack_mock import dm_of
 from test_digest_post import post_now

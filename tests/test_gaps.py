@@ -82,7 +82,7 @@ def test_old_unanswered_questions_are_deleted_and_counts_kept(db):
 
 def test_housekeeping_deletes_old_delivery_keys_and_old_questions_only(db):
     from bot.config import Config
-    from bot.housekeeping import tidy
+    from bot.jobs.housekeeping import tidy
     from storage import conversations
     conversations.ensure_schema(db)
     conversations.seen_event(db, "slack:event:recent")

@@ -75,7 +75,7 @@ async def test_the_error_handler_itself_never_raises(slack_server):
 
 
 def test_loopback_is_a_parsed_address_never_a_prefix():
-    from bot.server import is_loopback
+    from bot.config import is_loopback
     for host in ("127.0.0.1", "127.1.2.3", "::1", "[::1]", "localhost", "LOCALHOST"):
         assert is_loopback(host), host
     for host in ("127.evil.example", "127.0.0.1.attacker.example", "localhost.evil.example", "10.0.0.1",

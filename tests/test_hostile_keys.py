@@ -65,7 +65,7 @@ async def keys_and_server(monkeypatch, slack_env, slack_engine, slack_api):
     import requests
     from botframework.connector.auth import MicrosoftAppCredentials, jwt_token_extractor
 
-    from bot import teams
+    from bot.teams import adapter as teams
     from bot.config import Config
     from bot.server import build_app, load_channels
 

@@ -6,7 +6,7 @@ from datetime import datetime, timedelta, timezone
 
 import pytest
 
-from bot.schedule import LONDON, ScheduleError, next_run, parse_schedule, run_weekly
+from bot.jobs.schedule import LONDON, ScheduleError, next_run, parse_schedule, run_weekly
 
 UTC = timezone.utc
 

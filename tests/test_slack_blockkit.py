@@ -1,8 +1,8 @@
 """Every Slack payload of every walk in every pack keeps Block Kit's limits, and no label is cut.
 
 Each path through each pack's questions (70 walks) is taken in the engine and every reply is
-drawn with the adapter's own renderers (``bot.slack_blocks``: the message, the record modal, the
-typed-answer modal, the App Home tab), as ``bot.slack`` sends them. ``tests/blockkit.py`` holds the
+drawn with the adapter's own renderers (``bot.slack.blocks``: the message, the record modal, the
+typed-answer modal, the App Home tab), as ``bot.slack.app`` sends them. ``tests/blockkit.py`` holds the
 limits. The HTTP tests meet the same checker in the mock Web API, which refuses a payload that
 breaks them with ``invalid_blocks`` as Slack does.
 """
@@ -14,7 +14,7 @@ import json
 import pytest
 
 from blockkit import cut_labels, problems, view_problems
-from bot import slack_blocks as kit
+from bot.slack import blocks as kit
 from content.loader import pack_ids
 from dialogs.engine import Engine
 from dialogs.events import Event

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from content.loader import load_pack
-from bot.slack import PRIVATE_NOTE
+from bot.slack.app import PRIVATE_NOTE
 
 pytest_plugins = ["slack_mock"]  # its fixtures: slack_api, slack_env, slack_engine, slack_db_path, slack_server, alice
 

@@ -133,7 +133,7 @@ async def test_a_form_mentioning_the_word_payload_is_still_a_command(alice, slac
 async def test_without_slack_settings_the_server_starts_without_the_endpoint(monkeypatch, slack_engine):
     from aiohttp.test_utils import TestClient, TestServer
 
-    from bot import slack
+    from bot.slack import app as slack
     from bot.config import Config
     from bot.server import build_app, load_channels
     for name in ("SLACK_BOT_TOKEN", "SLACK_SIGNING_SECRET", "SLACK_APP_TOKEN"):
@@ -151,7 +151,7 @@ async def test_without_slack_settings_the_server_starts_without_the_endpoint(mon
 
 
 def test_the_five_minute_window_is_exact():
-    from bot.slack import signature_ok
+    from bot.slack.transport import signature_ok
     from slack_mock import SECRET
     body, ts = b'{"type":"event_callback"}', "1700000000"
     sig = sign(body.decode(), ts)["X-Slack-Signature"]
@@ -167,5 +167,5 @@ def test_the_five_minute_window_is_exact():
 def test_the_fast_form_decoder_agrees_with_urllib(text):
     from urllib.parse import unquote_plus as reference
 
-    from bot.slack import unquote_plus
+    from bot.slack.transport import unquote_plus
     assert unquote_plus(text) == reference(text)

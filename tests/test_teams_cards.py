@@ -6,7 +6,7 @@ import json
 
 import pytest
 
-from bot import teams_cards as cards
+from bot.teams import cards
 from dialogs.engine import Engine
 from dialogs.events import Choice, Event, Reply, choice_event
 from storage.db import open_db

@@ -14,7 +14,7 @@ from pathlib import Path
 import pytest
 from click.testing import CliRunner
 
-from bot import teams
+from bot.teams import package as teams
 from bot.cli import cli
 
 HERE = Path(__file__).resolve().parents[1] / "manifest" / "teams"

@@ -21,7 +21,7 @@ from pathlib import Path
 
 import pytest
 
-from bot import teams_cards as cards
+from bot.teams import cards
 from dialogs.engine import Engine
 from dialogs.events import Event
 from storage import audit

@@ -10,7 +10,7 @@ import sys
 import pytest
 from aiohttp import ClientSession
 
-from bot import teams
+from bot.teams import adapter as teams
 from bot.config import Config
 from bot.server import build_app, load_channels
 from dialogs.engine import Engine

@@ -13,8 +13,8 @@ import asyncio
 import logging
 from typing import Any
 
-from bot.background import BackgroundTask
-from storage.db import db_lock
+from bot.jobs.background import BackgroundTask
+from dialogs.records import db_lock
 
 log = logging.getLogger("infoshare.digest")
 
@@ -22,7 +22,7 @@ log = logging.getLogger("infoshare.digest")
 def _build(engine) -> tuple[str, bytes, dict]:
     """The digest (Markdown, the chart, the data): counted under the database lock, its chain
     verified outside it."""
-    from storage.digest import build_digest, outcomes_chart_png, render_markdown, verify_apart
+    from dialogs.records import build_digest, outcomes_chart_png, render_markdown, verify_apart
     db = engine.db
     with db_lock(db):
         d = build_digest(db, verify=False, stale_after_days=engine.digest_stale_after_days)
@@ -55,7 +55,7 @@ async def post_digest(engine, config, channels) -> dict[str, Any]:
     Returns posts per channel (``"slack"``, ``"teams"``) and ``"unreached"``: one line for each
     target that was not reached, naming it, why and how to fix it (also logged as a warning).
     """
-    from bot.teams_cards import digest_card
+    from bot.teams.cards import digest_card
     text, png, d = await asyncio.to_thread(_build, engine)
     sent: dict[str, Any] = {"slack": 0, "teams": 0, "unreached": []}
 
@@ -101,7 +101,7 @@ class WeeklyDigest(BackgroundTask):
         return problems
 
     async def on_startup(self, app) -> None:
-        from bot.schedule import run_weekly
+        from bot.jobs.schedule import run_weekly
         if self.channels.slack is not None and self.config.digest_slack_channels:
             self.check = asyncio.create_task(self.check_slack())  # in the background: start-up never waits
         if not (targets(self.config, "slack") and self.channels.slack) and not (

@@ -6,7 +6,7 @@ import logging
 
 import click
 
-from bot.cli import UsageProblem, config_option, db_option, make_engine
+from bot.cli.options import UsageProblem, config_option, db_option, get_config, make_engine
 
 
 @click.command()
@@ -22,15 +22,15 @@ def serve(host, port, dev, slack_socket_mode, db_path, config_path):
     """Run the Slack and Teams endpoints and /healthz on one aiohttp server."""
     from aiohttp import web
 
-    from bot.server import build_app, is_loopback, load_channels
+    from bot.config import is_loopback
+    from bot.server import build_app, load_channels
     if dev and not is_loopback(host):
         raise UsageProblem(f"--dev turns Teams authentication off, so it only binds a loopback address, not {host!r}")
     _check_address(host, port)  # before anything starts: a bad address is one line, not a crash
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
-    from bot.cli import get_config
-    from bot.digest_post import WeeklyDigest
-    from bot.housekeeping import Housekeeping
-    from bot.schedule import ScheduleError, parse_schedule
+    from bot.jobs.digest_post import WeeklyDigest
+    from bot.jobs.housekeeping import Housekeeping
+    from bot.jobs.schedule import ScheduleError, parse_schedule
     config = get_config(config_path)
     try:
         parse_schedule(config.digest_schedule)
@@ -73,9 +73,9 @@ def _check_address(host: str, port: int) -> None:
               help="Where to write the Teams app package (.zip).")
 def teams_package(out_path):
     """Write the Teams app package with botId taken from MicrosoftAppId."""
-    from bot import teams
+    from bot.teams.package import write_package
     try:
-        path = teams.write_package(out_path)
+        path = write_package(out_path)
     except ValueError as exc:
         raise UsageProblem(str(exc)) from None
     click.echo(f"wrote {path}")

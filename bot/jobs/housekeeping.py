@@ -13,9 +13,8 @@ import asyncio
 import logging
 from datetime import datetime
 
-from bot.background import BackgroundTask
-from storage import conversations, gaps
-from storage.db import db_lock
+from bot.jobs.background import BackgroundTask
+from dialogs import records
 
 log = logging.getLogger("infoshare.housekeeping")
 
@@ -24,9 +23,9 @@ EVERY_SECONDS = 24 * 3600
 
 def tidy(db, config, now: datetime | None = None) -> dict[str, int]:
     """Delete what is past its time; returns how many of each were deleted."""
-    with db_lock(db):  # the engine created the tables at start
-        return {"delivery_keys": conversations.forget_events(db, now=now),
-                "unanswered": gaps.purge_unanswered(db, config.unanswered_days, now=now)}
+    with records.db_lock(db):  # the engine created the tables at start
+        return {"delivery_keys": records.forget_events(db, now=now),
+                "unanswered": records.purge_unanswered(db, config.unanswered_days, now=now)}
 
 
 class Housekeeping(BackgroundTask):

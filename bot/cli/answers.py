@@ -7,7 +7,7 @@ import sys
 
 import click
 
-from bot.cli import UsageProblem, check_pack
+from bot.cli.options import UsageProblem, check_pack
 from content.loader import DEFAULT_PACK
 from dialogs.events import cite_text
 

@@ -1,30 +1,9 @@
-"""Microsoft Teams: ``POST /api/messages`` through botbuilder's CloudAdapter, and the Teams app package.
+"""Microsoft Teams through botbuilder: ``POST /api/messages`` on a ``CloudAdapter``, replies as cards.
 
-Every botbuilder import of the project lives in this one module (botbuilder-python is archived;
-a move to the Microsoft 365 Agents SDK should touch only this file). Cards and the conversion of
-clicks and typed words to core events are plain JSON in :mod:`bot.teams_cards`.
-
-What happens to one request:
-
-1. :meth:`TeamsChannel.handle` refuses bad input with a 4xx and changes nothing: a content type
-   other than JSON (415), a body over :data:`bot.server.MAX_BODY` (413), malformed JSON, no
-   activity ``type``, or an activity without a conversation or a usable ``serviceUrl`` (400).
-2. The Bot Framework token is checked by ``ConfigurationBotFrameworkAuthentication``. With an
-   app id configured, no token or a bad one is refused (401) before anything is stored. Without
-   an app id, which :func:`from_env` only allows with ``--dev`` on a loopback address, nothing is
-   checked and replies may only go to a loopback ``serviceUrl``. The token signing keys are
-   fetched by :class:`SigningKeys` in the background (at start, then every six hours), never on a
-   request: while they cannot be had, a request gets 503 at once.
-3. ``CloudAdapter.process_activity`` runs the turn. A redelivered activity (same conversation
-   and activity id) is seen once (:func:`storage.conversations.seen_event`) and ignored after.
-   In a personal chat the activity becomes a core :class:`~dialogs.events.Event`, the engine
-   answers, and the replies go back as Adaptive Cards; the card that shows where the walk is
-   (question, outcome, record form, summary) is updated in place when it was clicked.
-4. In a team channel or group chat the bot never discusses a case: it opens (or finds) the
-   user's 1:1 chat with ``create_conversation`` (which needs the user's Teams id, AAD object id
-   and tenant), continues there, and leaves only a short neutral note where it was mentioned.
-5. Faults are handled in one place, :meth:`TeamsChannel.on_turn_error`: the user gets an apology,
-   the log gets the fault's type and code lines, never message text.
+Every botbuilder (and botframework) import of the project lives in this one module:
+botbuilder-python is archived, and a move to the Microsoft 365 Agents SDK should touch only this
+file. The cards and the conversion of clicks and typed words to core events are plain JSON in
+:mod:`bot.teams.cards`; what one request goes through is in :mod:`bot.teams`.
 
 We call ``CloudAdapter.process_activity`` rather than ``CloudAdapter.process`` because the latter
 answers a malformed body, a missing Content-Type or an undecodable token with a 500; its three
@@ -46,13 +25,9 @@ import asyncio
 import html
 import json
 import logging
-import os
 import re
 import time
 import traceback
-import zipfile
-from dataclasses import dataclass
-from importlib import metadata
 from pathlib import Path
 from typing import Any, Callable
 from urllib.parse import urlsplit
@@ -69,51 +44,17 @@ from botframework.connector.auth import AuthenticationConstants
 from botframework.connector.auth.jwt_token_extractor import JwtTokenExtractor, _OpenIdConfig
 from jwt.algorithms import RSAAlgorithm
 
-from bot import teams_cards as cards
-from bot.server import MAX_BODY, is_loopback
+from bot.config import MAX_BODY, is_loopback
+from bot.teams import cards
+from bot.teams.settings import CHANNEL, TeamsSettings
+from dialogs import records
 from dialogs.events import Event
-from storage import references
-from storage.conversations import seen_event, was_seen
-from storage.db import db_lock
+from dialogs.records import db_lock, seen_event, was_seen
 
-CHANNEL = "teams"
-"""The engine's channel name: conversations, audit rows and ``[leads] teams = [...]`` use it."""
 SHARED_TYPES = ("channel", "groupChat")
-APP_TYPES = {"multitenant": "MultiTenant", "singletenant": "SingleTenant", "userassignedmsi": "UserAssignedMSI"}
-MANIFEST_DIR = Path(__file__).resolve().parents[1] / "manifest" / "teams"
-GUID = re.compile(r"^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$")
 _MENTION = re.compile(r"<at\b[^>]*>.*?</at>", re.IGNORECASE | re.DOTALL)
 
 log = logging.getLogger("infoshare.teams")
-
-
-@dataclass
-class TeamsSettings:
-    """The Bot Framework settings, under the attribute names ConfigurationBotFrameworkAuthentication reads."""
-
-    APP_ID: str = ""
-    APP_PASSWORD: str = ""
-    APP_TYPE: str = "MultiTenant"
-    APP_TENANTID: str = ""
-
-    @classmethod
-    def from_environ(cls) -> "TeamsSettings":
-        """``MicrosoftAppId``, ``MicrosoftAppPassword``, ``MicrosoftAppType``, ``MicrosoftAppTenantId``."""
-        return cls(APP_ID=os.environ.get("MicrosoftAppId", "").strip(),
-                   APP_PASSWORD=os.environ.get("MicrosoftAppPassword", ""),
-                   APP_TYPE=os.environ.get("MicrosoftAppType", "").strip() or "MultiTenant",
-                   APP_TENANTID=os.environ.get("MicrosoftAppTenantId", "").strip())
-
-    def problem(self) -> str | None:
-        """Why these settings cannot work, or None."""
-        kind = APP_TYPES.get(self.APP_TYPE.lower())
-        if kind is None:
-            return f"MicrosoftAppType must be one of {', '.join(APP_TYPES.values())}, not {self.APP_TYPE!r}"
-        if kind in ("MultiTenant", "SingleTenant") and not self.APP_PASSWORD:
-            return f"MicrosoftAppPassword is not set (needed with MicrosoftAppType={kind})"
-        if kind in ("SingleTenant", "UserAssignedMSI") and not self.APP_TENANTID:
-            return f"MicrosoftAppTenantId is not set (needed with MicrosoftAppType={kind})"
-        return None
 
 
 TOKEN_CHECK_TIMEOUT = 10.0
@@ -405,7 +346,7 @@ class TeamsChannel:
         self.engine, self.settings = engine, settings
         self.dev = dev and not settings.APP_ID
         self.db = engine.db
-        references.ensure_schema(self.db)
+        records.ensure_references(self.db)
         self.adapter = CloudAdapter(ConfigurationBotFrameworkAuthentication(settings))
         self.adapter.on_turn_error = self.on_turn_error
         self.bot = _Bot(self)
@@ -524,7 +465,7 @@ class TeamsChannel:
         if user is not None and user.id:
             reference["user"] = {"id": user.id, "aadObjectId": user.aad_object_id}
             keys += [user.id, user.aad_object_id or ""]
-        await self._db(references.save_reference, self.db, CHANNEL, keys, reference)
+        await self._db(records.save_reference, self.db, CHANNEL, keys, reference)
 
     # ---- turns --------------------------------------------------------------------------------
 
@@ -560,7 +501,7 @@ class TeamsChannel:
 
     async def _send(self, turn_context: TurnContext, card_key: str, outgoing: list[cards.Outgoing],
                     clicked: str | None) -> None:
-        live = await self._db(references.get_card, self.db, CHANNEL, card_key)
+        live = await self._db(records.get_card, self.db, CHANNEL, card_key)
         for out in outgoing:
             message = _message(out)
             if out.live and clicked and live and clicked == live[0]:
@@ -573,9 +514,9 @@ class TeamsChannel:
                     message.id = None
             sent = await turn_context.send_activity(message)
             if out.live and sent is not None and sent.id:
-                await self._db(references.save_card, self.db, CHANNEL, card_key, sent.id, out.kind)
+                await self._db(records.save_card, self.db, CHANNEL, card_key, sent.id, out.kind)
         if any(o.kind == "recorded" for o in outgoing) and not any(o.live for o in outgoing):
-            await self._db(references.forget_card, self.db, CHANNEL, card_key)
+            await self._db(records.forget_card, self.db, CHANNEL, card_key)
 
     async def _move_to_personal(self, turn_context: TurnContext, event: Event) -> None:
         """A mention in a team or group chat: continue in the user's 1:1 chat, leave a neutral note."""
@@ -631,15 +572,15 @@ class TeamsChannel:
 
     async def send_proactive(self, reference_key: str, text: str | None = None, *,
                              card: dict[str, Any] | None = None) -> str | None:
-        """Post an Adaptive Card (the digest, :func:`bot.teams_cards.digest_card`) or markdown
+        """Post an Adaptive Card (the digest, :func:`bot.teams.cards.digest_card`) or markdown
         ``text`` where ``reference_key`` points; the new message id.
 
         ``reference_key`` is a conversation id (a channel ``19:...@thread.tacv2`` or a personal
         chat ``a:...``), or a user's AAD object id or Teams id, for their 1:1 chat with the bot.
         A conversation is known once someone has talked to the bot there (or it was installed
-        there). Raises :class:`storage.references.UnknownReference` otherwise.
+        there). Raises :class:`dialogs.records.UnknownReference` otherwise.
         """
-        doc = await self._db(references.get_reference, self.db, CHANNEL, reference_key)
+        doc = await self._db(records.get_reference, self.db, CHANNEL, reference_key)
         reference = ConversationReference().deserialize(doc)
         sent: dict[str, str | None] = {}
 
@@ -649,79 +590,3 @@ class TeamsChannel:
 
         await self.adapter.continue_conversation(reference, post, bot_app_id=self.settings.APP_ID)
         return sent.get("id")
-
-
-# ---- the app package --------------------------------------------------------------------------
-
-def _package_version() -> str:
-    try:
-        return metadata.version("infoshare")
-    except metadata.PackageNotFoundError:  # pragma: no cover - running from a bare checkout
-        return "0.1.0"
-
-
-def png_size(data: bytes) -> tuple[int, int]:
-    """Width and height from a PNG's IHDR header."""
-    if data[:8] != b"\x89PNG\r\n\x1a\n" or data[12:16] != b"IHDR":
-        raise ValueError("not a PNG file")
-    return int.from_bytes(data[16:20], "big"), int.from_bytes(data[20:24], "big")
-
-
-def build_manifest(app_id: str, template: dict[str, Any] | None = None, developer: dict[str, str] | None = None) -> dict[str, Any]:
-    """The manifest with ``id`` and ``botId`` set to ``app_id`` and the package version."""
-    manifest = json.loads(json.dumps(template or json.loads((MANIFEST_DIR / "manifest.json").read_text("utf-8"))))
-    manifest["id"] = app_id
-    manifest["version"] = _package_version()
-    for bot in manifest.get("bots", []):
-        bot["botId"] = app_id
-    manifest["developer"].update({k: v for k, v in (developer or {}).items() if v})
-    return manifest
-
-
-def _developer_settings() -> dict[str, str]:
-    """``[teams]`` in infoshare.toml: developer_name, website_url, privacy_url, terms_url (all optional)."""
-    from bot.config import load_config
-    section = load_config().raw.get("teams", {})
-    if not isinstance(section, dict):
-        raise ValueError("[teams] in the configuration file must be a table")
-    names = {"developer_name": "name", "website_url": "websiteUrl", "privacy_url": "privacyUrl",
-             "terms_url": "termsOfUseUrl"}
-    out = {}
-    for key, field in names.items():
-        value = section.get(key)
-        if value is None:
-            continue
-        if not isinstance(value, str) or (field != "name" and not value.startswith("https://")):
-            raise ValueError(f"[teams] {key} must be {'text' if field == 'name' else 'an https:// address'}")
-        out[field] = value
-    return out
-
-
-def write_package(out_path: str | os.PathLike[str], app_id: str | None = None) -> str:
-    """Write the Teams app package (manifest.json, color.png, outline.png) to ``out_path``.
-
-    ``app_id`` defaults to ``MicrosoftAppId``; it must be the bot registration's Application
-    (client) ID, a GUID. Raises ValueError with a clear message when it is missing or wrong.
-    """
-    app_id = (app_id if app_id is not None else os.environ.get("MicrosoftAppId", "")).strip()
-    if not app_id:
-        raise ValueError("MicrosoftAppId is not set: set it to the Application (client) ID of the Azure "
-                         "bot registration (see manifest/teams/README.md)")
-    if not GUID.match(app_id):
-        raise ValueError(f"MicrosoftAppId must be a GUID like 00000000-0000-0000-0000-000000000000, not {app_id!r}")
-    manifest = build_manifest(app_id, developer=_developer_settings())
-    icons = {}
-    for key, size in (("color", (192, 192)), ("outline", (32, 32))):
-        name = manifest["icons"][key]
-        data = (MANIFEST_DIR / name).read_bytes()
-        if png_size(data) != size:
-            raise ValueError(f"{name} must be {size[0]}x{size[1]} pixels")
-        icons[name] = data
-    out = Path(out_path)
-    if out.parent and not out.parent.exists():
-        raise ValueError(f"the folder {str(out.parent)!r} does not exist")
-    with zipfile.ZipFile(out, "w", compression=zipfile.ZIP_DEFLATED) as z:
-        z.writestr("manifest.json", json.dumps(manifest, indent=2, ensure_ascii=False) + "\n")
-        for name, data in icons.items():
-            z.writestr(name, data)
-    return str(out)

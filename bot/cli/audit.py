@@ -1,6 +1,6 @@
-"""``infoshare audit verify|purge|mine`` and ``infoshare digest``: thin wrappers over storage.audit and storage.digest.
+"""``infoshare audit verify|purge|mine`` and ``infoshare digest``: thin wrappers over the record (:mod:`dialogs.records`).
 
-``bot/cli.py`` registers ``audit`` and ``digest`` on the ``infoshare`` group.
+``bot/cli/__init__.py`` registers ``audit`` and ``digest`` on the ``infoshare`` group.
 """
 
 from __future__ import annotations
@@ -11,13 +11,12 @@ from pathlib import Path
 
 import click
 
-from bot.cli import UsageProblem as BadInput
-from bot.cli import config_option as _config_option
-from bot.cli import db_option as _db_option
-from bot.cli import get_config as _config
-from storage import audit as store
-from storage import gaps
-from storage.db import DatabaseProblem, default_db_path, open_db
+from bot.cli.options import UsageProblem as BadInput
+from bot.cli.options import config_option as _config_option
+from bot.cli.options import db_option as _db_option
+from bot.cli.options import get_config as _config
+from dialogs import records
+from dialogs.records import DatabaseProblem, default_db_path, open_db
 
 
 class ChainBroken(click.ClickException):
@@ -69,7 +68,7 @@ def verify(expected_head, as_json, db_path, config_path):
         problems = [str(exc)]
     if problems != ["ok"]:
         raise ChainBroken(f"record NOT verified: the database file is damaged ({'; '.join(problems[:3])})")
-    result = store.verify_chain(db, expected_head=expected_head, record_check=not readonly)
+    result = records.verify_chain(db, expected_head=expected_head, record_check=not readonly)
     if as_json:
         click.echo(json.dumps(result.as_dict()))
     for warning in result.warnings:
@@ -104,12 +103,12 @@ def purge(days, dry_run, yes, db_path, config_path):
     days = config.retention_days if days is None else days
     db = _existing_db(db_path)
     try:
-        n = store.count_purgeable(db, days)
-    except store.PurgeError as exc:
+        n = records.count_purgeable(db, days)
+    except records.PurgeError as exc:
         raise BadInput(str(exc)) from None
-    cutoff = store.purge_cutoff(days)
+    cutoff = records.purge_cutoff(days)
     # unanswered questions past their time go without asking, as `infoshare serve` deletes them daily
-    old_questions = gaps.purge_unanswered(db, config.unanswered_days, dry_run=dry_run)
+    old_questions = records.purge_unanswered(db, config.unanswered_days, dry_run=dry_run)
     if old_questions:
         click.echo(f"{old_questions:,} unanswered question(s) older than {config.unanswered_days} days would be deleted"
                    if dry_run else f"deleted {old_questions:,} unanswered question(s) older than "
@@ -121,7 +120,7 @@ def purge(days, dry_run, yes, db_path, config_path):
     if not yes:
         click.confirm(f"Remove the detail of {n:,} decision(s) recorded before {cutoff}? "
                       "This cannot be undone", abort=True)
-    result = store.purge(db, days)
+    result = records.purge(db, days)
     refs = result["refs"]
     where = refs[0] if len(refs) == 1 else f"{len(refs)} purge rows, {refs[0]} to {refs[-1]}"
     click.echo(f"purged {result['purged']:,} decision(s) recorded before {result['cutoff']}; "
@@ -138,7 +137,7 @@ def recount(db_path, config_path):
     """
     _config(config_path)
     db = _existing_db(db_path)
-    store.rebuild_counts(db)
+    records.rebuild_counts(db)
     click.echo("per-day counts rebuilt from the record")
 
 
@@ -155,7 +154,7 @@ def mine(user, channel, limit, as_json, db_path, config_path):
     """Your own most recent decisions (never anyone else's)."""
     _config(config_path)
     db = _existing_db(db_path)
-    rows = store.my_decisions(db, user, channel, limit=limit)
+    rows = records.my_decisions(db, user, channel, limit=limit)
     if as_json:
         for row in rows:
             click.echo(json.dumps(row))
@@ -191,24 +190,23 @@ def digest(week, since, until, fmt, chart, no_verify, post, db_path, config_path
     """The leads' digest: decisions by outcome, pack and channel against the previous week,
     seek-advice and urgent decisions, reasons for not sharing, questions the bot could not
     answer, packs due for review, and whether the record verifies."""
-    from storage import digest as digests
     config = _config(config_path)
     if post:
         return _post_now(db_path, config_path, config)
     db = _existing_db(db_path)
     try:
-        d = digests.build_digest(db, week=week, since=since, until=until, verify=not no_verify,
+        d = records.build_digest(db, week=week, since=since, until=until, verify=not no_verify,
                                  stale_after_days=config.digest_stale_after_days)
-    except digests.DigestError as exc:
+    except records.DigestError as exc:
         raise BadInput(str(exc)) from None
     if fmt == "json":
         click.echo(json.dumps(d, indent=2))
     elif fmt == "csv":
-        click.echo(digests.render_csv(d), nl=False)
+        click.echo(records.render_csv(d), nl=False)
     else:
-        click.echo(digests.render_markdown(d))
+        click.echo(records.render_markdown(d))
     if chart:
-        Path(chart).write_bytes(digests.outcomes_chart_png(d))
+        Path(chart).write_bytes(records.outcomes_chart_png(d))
         click.echo(f"chart written to {chart}", err=True)
 
 
@@ -216,8 +214,8 @@ def _post_now(db_path, config_path, config) -> None:
     """``digest --post``: bring up the channel adapters, post once, report each channel."""
     import asyncio
 
-    from bot.cli import make_engine
-    from bot.digest_post import post_digest, targets
+    from bot.cli.options import make_engine
+    from bot.jobs.digest_post import post_digest, targets
     from bot.server import load_channels
     _existing_db(db_path)
     engine = make_engine(db_path, config_path)

@@ -4,7 +4,8 @@ Over HTTP, ``POST /slack/events`` takes events, interactivity and the ``/infosha
 one URL; with ``infoshare serve --slack-socket-mode`` the same app runs over Socket Mode.
 Nothing here decides anything: a click, a typed message, a command or a modal submission
 becomes one :class:`~dialogs.events.Event` for :meth:`Engine.handle <dialogs.engine.Engine.handle>`,
-and the replies become Block Kit (:mod:`bot.slack_blocks`).
+and the replies become Block Kit (:mod:`bot.slack.blocks`). The HTTP transport is
+:mod:`bot.slack.transport`; the weekly digest's posting :mod:`bot.slack.digest`.
 
 How it behaves:
 
@@ -13,8 +14,9 @@ How it behaves:
   (``/infoshare help`` is answered there, ephemerally, with general help only).
 * The message with the buttons is updated in place (``chat.update``) as the walk moves on;
   the record step is a modal.
-* Requests are verified here before Bolt sees them (HMAC signature, at most five minutes
-  old), then parse-checked: bad signatures get 401, malformed bodies 400, and neither is logged.
+* Requests are verified before Bolt sees them (:mod:`bot.slack.transport`: the HMAC
+  signature, then a parse check): bad signatures get 401, malformed bodies 400, and
+  neither is logged.
 * Every listener acknowledges first and does the work afterwards (a modal submission is
   checked by the engine first, so that errors can go back onto the form); a delivery key (the
   event id, or the clicked button with its render nonce) is stored in the same transaction as
@@ -34,47 +36,39 @@ from __future__ import annotations
 import asyncio
 import functools
 import hashlib
-import hmac
 import json
 import logging
 import os
 import re
-import time
 import uuid
 from collections import OrderedDict
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import asynccontextmanager
 from typing import Any, AsyncIterator
-from urllib.parse import unquote_plus as urllib_unquote_plus
 
 import aiohttp
 from aiohttp import web
-from slack_bolt.adapter.aiohttp import to_aiohttp_response
 from slack_bolt.app.async_app import AsyncApp
-from slack_bolt.context.async_context import AsyncBoltContext
-from slack_bolt.request.async_internals import build_async_context
-from slack_bolt.request.async_request import AsyncBoltRequest
-from slack_bolt.request.internals import extract_content_type
 from slack_bolt.response import BoltResponse
 from slack_sdk.errors import SlackApiError
 from slack_sdk.http_retry.builtin_async_handlers import AsyncRateLimitErrorRetryHandler
 from slack_sdk.web.async_client import AsyncWebClient
 
-from bot import slack_blocks as kit
+from bot.slack import blocks as kit
+from bot.slack import digest
+from bot.slack import transport
 from dialogs.events import Event, Reply
-from storage.db import GroupCommit, db_lock
+from dialogs.records import GroupCommit, db_lock
 
 log = logging.getLogger("infoshare.slack")
 
 CHANNEL = "slack"
 COMMAND = "/infoshare"
-MAX_AGE = 5 * 60
-"""Oldest request accepted, in seconds (Slack's own advice)."""
 PROMPTS = ("question", "outcome", "record_field", "summary")
 """Reply kinds that show where a conversation is (the engine puts them last)."""
 WORK_SLOTS = 8
 """Listeners doing their work after the ack at the same time (the rest wait their turn): enough
-for clicks to share commits (:class:`~storage.db.GroupCommit`), few enough that new requests
+for clicks to share commits (:class:`~dialogs.records.GroupCommit`), few enough that new requests
 are still acknowledged at once under load (ack p99 under 50 ms flat out, bench/bench_slack.py)."""
 MAX_LIVE = 10_000
 """Conversations whose live message is remembered (in memory) to take its buttons away later."""
@@ -88,116 +82,6 @@ USAGE = ("`/infoshare start [pack]` begins a decision \u00b7 `/infoshare ask <qu
          "`/infoshare checklist` shows the questions to ask yourself before sharing \u00b7 "
          "`/infoshare digest` (safeguarding leads) \u00b7 `/infoshare help`. Decisions and answers always "
          "arrive in our direct messages.")
-
-
-# ---- verification and parsing (before Bolt) ------------------------------------------------
-
-def signature_ok(secret: str, body: bytes, timestamp: str | None, signature: str | None,
-                 now: float | None = None) -> bool:
-    """Slack's v0 request signature over the raw bytes, and a timestamp at most five minutes off."""
-    if not secret or not timestamp or not signature or not (timestamp.isascii() and timestamp.isdigit()):
-        return False  # isdigit() alone takes Arabic-Indic, full-width and superscript digits
-    if abs((time.time() if now is None else now) - int(timestamp)) > MAX_AGE:
-        return False
-    base = b"v0:" + timestamp.encode("ascii") + b":" + body
-    expected = "v0=" + hmac.new(secret.encode("utf-8"), base, hashlib.sha256).hexdigest()
-    return hmac.compare_digest(expected.encode("ascii"), signature.encode("utf-8", "replace"))
-
-
-def unquote_plus(text: str) -> str:
-    """``urllib.parse.unquote_plus``, but in C codecs: Slack's payloads are thousands of ``%XX``.
-
-    Falls back to urllib (same result) for anything unusual: non-ASCII, a bad escape, bad UTF-8.
-    """
-    text = text.replace("+", " ")
-    if "%" not in text:
-        return text
-    try:
-        return (text.replace("\\", "\\\\").replace("%", "\\x").encode("ascii")
-                .decode("unicode_escape").encode("latin-1").decode("utf-8"))
-    except (UnicodeError, ValueError):
-        return urllib_unquote_plus(text)
-
-
-def parse_form(text: str) -> dict[str, str] | None:
-    """A strict ``application/x-www-form-urlencoded`` body, or None when it is not one."""
-    out: dict[str, str] = {}
-    for item in text.split("&"):
-        name, sep, value = item.partition("=")
-        if not sep or not name:
-            return None
-        out[unquote_plus(name)] = unquote_plus(value)
-    return out
-
-
-def parse_request(text: str, content_type: str | None) -> dict[str, Any] | None:
-    """The body as Bolt reads it, parsed once; None when it is malformed (Bolt would answer 500).
-
-    Like Bolt: JSON when the content type says so or the body starts with ``{``, else a form whose
-    ``payload`` (interactivity) is JSON. JSON must be an object; a form must be strictly
-    ``key=value&...``; a payload must be an object with a ``type``.
-    """
-    if not text.strip():
-        return None
-    if content_type == "application/json" or text.startswith("{"):
-        try:
-            parsed = json.loads(text)
-        except (ValueError, RecursionError):  # RecursionError: nested too deep
-            return None
-        return parsed if isinstance(parsed, dict) and not _shape_problem(parsed) else None
-    params = parse_form(text)
-    if params is None:
-        return None
-    if "payload" in params:
-        try:
-            payload = json.loads(params["payload"])
-        except (ValueError, RecursionError):
-            return None
-        ok = isinstance(payload, dict) and isinstance(payload.get("type"), str) and payload["type"]
-        return payload if ok and not _shape_problem(payload) else None
-    return params
-
-
-def _is_id(value: Any) -> bool:
-    return isinstance(value, str) and 0 < len(value) <= 255
-
-
-def _shape_problem(body: dict[str, Any]) -> str | None:
-    """What is of the wrong shape in a signed body the listeners read, or None: every field
-    they use must be the type Slack sends, so no listener meets a number for a user id."""
-    kind = body.get("type")
-    if kind == "event_callback":
-        event = body.get("event")
-        if not isinstance(event, dict) or not isinstance(event.get("type"), str):
-            return "event"
-        if "event_id" in body and not _is_id(body["event_id"]):
-            return "event_id"
-        for key in ("user", "channel", "text", "ts", "channel_type", "subtype", "bot_id"):
-            if key in event and event[key] is not None and not isinstance(event[key], str):
-                return f"event.{key}"
-    elif kind in ("block_actions", "view_submission", "view_closed", "shortcut", "message_action"):
-        user = body.get("user")
-        if not isinstance(user, dict) or not _is_id(user.get("id")):
-            return "user"
-        if kind == "block_actions":
-            actions = body.get("actions")
-            if not isinstance(actions, list) or not actions or not all(
-                    isinstance(a, dict) and isinstance(a.get("action_id"), str) for a in actions):
-                return "actions"
-        if kind.startswith("view_") and not isinstance(body.get("view"), dict):
-            return "view"
-    return None
-
-
-def bolt_request(text: str, parsed: dict[str, Any], query: str, headers: dict[str, str]) -> AsyncBoltRequest:
-    """A Bolt request for a body already parsed by :func:`parse_request` (Bolt would parse it again).
-
-    Bolt still verifies the signature over ``raw_body``.
-    """
-    req = AsyncBoltRequest(body="", query=query, headers=headers)
-    req.raw_body, req.body = text, parsed
-    req.context = build_async_context(AsyncBoltContext({}), parsed)
-    return req
 
 
 def quiet_slack_loggers() -> logging.Logger:
@@ -283,22 +167,7 @@ class SlackChannel:
         """``POST /slack/events``: verify, parse-check, then dispatch to Bolt."""
         if self.socket_mode:
             return web.json_response({"error": "this server receives Slack over Socket Mode"}, status=404)
-        body = await request.read()
-        if not signature_ok(self.signing_secret, body, request.headers.get("X-Slack-Request-Timestamp"),
-                            request.headers.get("X-Slack-Signature")):
-            log.info("refused a Slack request: missing, wrong or stale signature")
-            return web.json_response({"error": "invalid request"}, status=401)
-        try:
-            text = body.decode("utf-8")
-        except UnicodeDecodeError:
-            return web.json_response({"error": "body is not UTF-8"}, status=400)
-        content_type = extract_content_type({"content-type": [request.headers.get("Content-Type", "")]})
-        parsed = parse_request(text, content_type)
-        if parsed is None:
-            log.info("refused a Slack request: malformed body")
-            return web.json_response({"error": "malformed body"}, status=400)
-        req = bolt_request(text, parsed, request.query_string, dict(request.headers))
-        return await to_aiohttp_response(await self.app.async_dispatch(req))
+        return await transport.dispatch(self.app, self.signing_secret, request)
 
     async def on_startup(self, app: web.Application) -> None:
         """Share one HTTP session for Web API calls; connect Socket Mode when it is used."""
@@ -349,7 +218,7 @@ class SlackChannel:
 
         Typed words run on a thread of their own: the question matcher (milliseconds) runs there,
         outside the database lock, so a question never delays another user's click. Clicks and
-        commands run in :class:`~storage.db.GroupCommit` batches: the turns queued while one
+        commands run in :class:`~dialogs.records.GroupCommit` batches: the turns queued while one
         commit is written share the next commit (one fsync for many clicks), each turn still
         atomic on its own and reported only once committed.
         """
@@ -391,61 +260,12 @@ class SlackChannel:
         return dm
 
     async def post_digest(self, target: str, text: str, png: bytes | None = None) -> None:
-        """Post the weekly digest to a channel id, or to a lead's DM when ``target`` is a user id.
-
-        The digest is Markdown (a ``markdown`` block, with the same text as the fallback); the
-        outcomes-per-day chart follows as an image file when there is one. Raises
-        :class:`DigestNotPosted`, saying why and how to fix it, when Slack refuses the post.
-        """
-        try:
-            channel = await self.dm_of(target) if target[:1] in ("U", "W") else target
-            await self.client.chat_postMessage(channel=channel, text=text[:3000],
-                                               blocks=[{"type": "markdown", "text": text[:12000]}])
-        except SlackApiError as exc:
-            raise DigestNotPosted(digest_problem(str(exc.response.get("error") or "unknown_error"))) from None
-        if png:
-            await self.client.files_upload_v2(channel=channel, content=png, filename="decisions-per-day.png",
-                                              title="Decisions per day, by outcome")
+        """Post the weekly digest to a channel id, or to a lead's DM (:func:`bot.slack.digest.post`)."""
+        await digest.post(self.client, self.dm_of, target, text, png)
 
     async def unreachable(self, channel_ids: list[str]) -> dict[str, str]:
-        """The digest channels the bot cannot post to, each with why and how to fix it.
-
-        ``conversations.info`` says whether the bot is a member; a public channel it is not in can
-        still be posted to when the app has ``chat:write.public`` (the token's scopes come back in
-        every Web API response's ``x-oauth-scopes`` header). Nothing is posted.
-
-        Example:
-            >>> await slack.unreachable(["C0123ABCD"])  # doctest: +SKIP
-            {'C0123ABCD': 'the bot is not in the channel: invite it ...'}
-        """
-        if not channel_ids:
-            return {}
-        try:
-            auth = await self.client.auth_test()
-        except SlackApiError as exc:
-            why = digest_problem(str(exc.response.get("error") or "unknown_error"))
-            return {c: f"cannot be checked: {why}" for c in channel_ids}
-        except (aiohttp.ClientError, OSError, asyncio.TimeoutError):
-            return {c: "cannot be checked: Slack did not answer" for c in channel_ids}
-        granted = {s.strip() for s in str((auth.headers or {}).get("x-oauth-scopes") or "").split(",")}
-        out: dict[str, str] = {}
-        for channel in channel_ids:
-            try:
-                info = (await self.client.conversations_info(channel=channel))["channel"] or {}
-            except SlackApiError as exc:
-                error = str(exc.response.get("error") or "unknown_error")
-                out[channel] = (digest_problem(error) if error != "missing_scope" else
-                                "cannot be checked: the app lacks channels:read or groups:read; add them and "
-                                "reinstall it (manifest/slack/README.md)")
-                continue
-            except (aiohttp.ClientError, OSError, asyncio.TimeoutError):
-                out[channel] = "cannot be checked: Slack did not answer"
-                continue
-            if info.get("is_archived"):
-                out[channel] = digest_problem("is_archived")
-            elif not info.get("is_member") and (info.get("is_private") or "chat:write.public" not in granted):
-                out[channel] = digest_problem("not_in_channel")
-        return out
+        """The digest channels the bot cannot post to, and why (:func:`bot.slack.digest.unreachable`)."""
+        return await digest.unreachable(self.client, channel_ids)
 
     # ---- showing replies ------------------------------------------------------------------
 
@@ -655,7 +475,7 @@ class SlackChannel:
         await ack()
         view = body.get("view") if isinstance(body.get("view"), dict) else {}
         meta, user = self._meta(view), _user_of(body)
-        if view.get("callback_id") != kit.RECORD_VIEW or meta is None or not user or not _is_id(view.get("id")):
+        if view.get("callback_id") != kit.RECORD_VIEW or meta is None or not user or not transport.is_id(view.get("id")):
             return
         async with self.after_ack(body):
             now = await self.in_worker(self._current_locked, meta["c"], user)
@@ -754,29 +574,6 @@ class SlackChannel:
     def _current_locked(self, dm: str, user: str) -> list[Reply]:
         with db_lock(self.engine.db):
             return self.engine.current(CHANNEL, dm, user)
-
-
-class DigestNotPosted(Exception):
-    """Slack refused the digest; the message says why and how to fix it."""
-
-
-INVITE = "invite infoshare to it (type /invite @infoshare in the channel)"
-PUBLIC_SCOPE = ("or, for a public channel, add the chat:write.public scope to the app and reinstall it "
-                "(manifest/slack/README.md)")
-
-
-def digest_problem(error: str) -> str:
-    """Why the digest cannot go to a channel, from Slack's error code, and how to fix it."""
-    known = {
-        "not_in_channel": f"the bot is not in the channel: {INVITE}, {PUBLIC_SCOPE}",
-        "channel_not_found": ("no such channel, or a private channel the bot is not in: check the id in "
-                              f"[digest] slack_channels, and {INVITE}"),
-        "is_archived": "the channel is archived: unarchive it, or name another in [digest] slack_channels",
-        "missing_scope": "the app lacks a scope this needs: reinstall it from manifest/slack/manifest.yaml",
-        "user_not_found": "Slack does not know this lead: check their member ID in [leads] slack",
-        "restricted_action": "the workspace lets only some members post there: ask a Slack admin",
-    }
-    return known.get(error, f"Slack refused it ({error})")
 
 
 def from_env(engine, config, socket_mode: bool = False) -> SlackChannel | str:

@@ -1,7 +1,7 @@
 """Teams payloads without botbuilder: core replies as Adaptive Cards, card clicks and typed words as core events.
 
 Everything here is plain JSON in and out, so it is tested without a server and survives a move
-from botbuilder to the Microsoft 365 Agents SDK unchanged. ``bot/teams.py`` sends what
+from botbuilder to the Microsoft 365 Agents SDK unchanged. ``bot/teams/adapter.py`` sends what
 :func:`render_turn` returns and feeds :func:`event_from_submit` / :func:`event_from_text` to the
 engine.
 
@@ -338,7 +338,7 @@ def render_turn(replies: list[Reply], *, current: list[Reply] | None = None,
             out.append(Outgoing(card=card, live=True, kind=r.kind))
             continue
         if r.digest is not None:
-            from storage.digest import outcomes_chart_png
+            from dialogs.records import outcomes_chart_png
             out.append(Outgoing(card=digest_card(r.digest, outcomes_chart_png(r.digest)), kind="digest"))
             continue
         if r.kind == "info" and not r.choices and "\n" in r.text:
@@ -451,12 +451,12 @@ def _items(lines: list[str], empty: str) -> dict[str, Any]:
 
 
 def digest_card(d: dict[str, Any], chart: bytes | None = None) -> dict[str, Any]:
-    """The leads' digest (``storage.digest.build_digest``) as one Adaptive Card: a table of
+    """The leads' digest (:func:`dialogs.records.build_digest`) as one Adaptive Card: a table of
     outcomes against the previous period, the chart of outcomes per day (as a data URI: Teams
     shows it in the card; a table of days instead when there is none), fact sets by pack and
     channel, and the lists. A user's reasons and questions are defused as in the Markdown digest
-    (``storage.digest.user_markdown``): no mentions, links or formatting of their making."""
-    from storage.digest import (OUTCOME_LABELS, REASONS_SCANNED, local_time, period_title, signed, stale_line,
+    (:func:`dialogs.records.user_markdown`): no mentions, links or formatting of their making."""
+    from dialogs.records import (OUTCOME_LABELS, REASONS_SCANNED, local_time, period_title, signed, stale_line,
                                 user_markdown, verification_line)
     prev = d["previous"]
     body: list[dict[str, Any]] = [
