@@ -38,8 +38,8 @@ from dialogs.events import Event
 
 MAX_TEXT = 500
 """The longest text the engine accepts: a question, a record field, a reason (Slack's inputs and
-Teams' text inputs stop typing at the same number: ``bot.slack_blocks.MAX_INPUT`` and the
-``maxLength`` of ``bot.teams_cards``)."""
+Teams' text inputs stop typing at this same number: the ``max_length`` of ``bot.slack.blocks``
+and the ``maxLength`` of ``bot.teams.cards``)."""
 
 # CSI (ESC [ ... final) and OSC (ESC ] ... BEL or ESC \) sequences, then any other ESC + one char.
 _ESCAPES = re.compile(r"\x1b\[[0-?]*[ -/]*[@-~]|\x1b\][^\x07\x1b]*(?:\x07|\x1b\\)?|\x1b[@-_]?|\x9b[0-?]*[ -/]*[@-~]")
