@@ -9,9 +9,10 @@ Two converters and one check, before Bolt sees anything:
    :func:`urllib.parse.parse_qsl`, whose ``payload`` is JSON), strictly, and every field the
    listeners use of the type Slack sends. A malformed body gets 400; Bolt would answer 500.
 3. :func:`to_bolt_request`: an :class:`~slack_bolt.request.async_request.AsyncBoltRequest` built
-   with its public constructor, the body handed over as the JSON it was read as (a command form
-   mentioning the word "payload" would otherwise be read by Bolt as interactivity); Bolt's
-   response goes back through bolt's own ``to_aiohttp_response``.
+   with its public constructor, the body handed over as JSON: as it came, an interactivity
+   ``payload`` as it came, a command's form as the JSON of its fields (a command mentioning the
+   word "payload" would otherwise be read by Bolt as interactivity). Bolt's response goes back
+   through bolt's own ``to_aiohttp_response``.
 
 Nothing here logs a body or a message's text.
 """
@@ -81,12 +82,14 @@ def parse_form(text: str) -> dict[str, str] | None:
     return dict(pairs)
 
 
-def parse_request(text: str, content_type: str | None) -> dict[str, Any] | None:
-    """The body as Bolt reads it, parsed once; None when it is malformed (Bolt would answer 500).
+def parse_request(text: str, content_type: str | None) -> tuple[dict[str, Any], str] | None:
+    """The body as Bolt reads it, parsed once, and the JSON text to hand Bolt; None when it is
+    malformed (Bolt would answer 500).
 
     Like Bolt: JSON when the content type says so or the body starts with ``{``, else a form whose
     ``payload`` (interactivity) is JSON. JSON must be an object; a form must be strictly
-    ``key=value&...``; a payload must be an object with a ``type``.
+    ``key=value&...``; a payload must be an object with a ``type``. Bolt gets the JSON as it came
+    (the body, or the payload), and a command's form as the JSON of its fields.
     """
     if not text.strip():
         return None
@@ -95,7 +98,7 @@ def parse_request(text: str, content_type: str | None) -> dict[str, Any] | None:
             parsed = json.loads(text)
         except (ValueError, RecursionError):  # RecursionError: nested too deep
             return None
-        return parsed if isinstance(parsed, dict) and not _shape_problem(parsed) else None
+        return (parsed, text) if isinstance(parsed, dict) and not _shape_problem(parsed) else None
     params = parse_form(text)
     if params is None:
         return None
@@ -105,8 +108,8 @@ def parse_request(text: str, content_type: str | None) -> dict[str, Any] | None:
         except (ValueError, RecursionError):
             return None
         ok = isinstance(payload, dict) and isinstance(payload.get("type"), str) and payload["type"]
-        return payload if ok and not _shape_problem(payload) else None
-    return params
+        return (payload, params["payload"]) if ok and not _shape_problem(payload) else None
+    return params, json.dumps(params, ensure_ascii=False)
 
 
 def is_id(value: Any) -> bool:
@@ -140,11 +143,9 @@ def _shape_problem(body: dict[str, Any]) -> str | None:
     return None
 
 
-def to_bolt_request(text: str, parsed: dict[str, Any], query: str, headers: dict[str, str]) -> AsyncBoltRequest:
-    """The Bolt request for a body :func:`parse_request` accepted: JSON as it came, a form as the
-    JSON of what it holds (Bolt reads JSON the same way every time)."""
-    is_json = content_type_of(headers.get("Content-Type")) == "application/json" or text.startswith("{")
-    body = text if is_json else json.dumps(parsed, ensure_ascii=False)
+def to_bolt_request(body: str, query: str, headers: dict[str, str]) -> AsyncBoltRequest:
+    """The Bolt request for a body :func:`parse_request` accepted, as JSON (Bolt reads JSON the
+    same way every time), built as bolt's own aiohttp adapter builds it."""
     headers = {k: v for k, v in headers.items() if k.lower() != "content-type"}
     headers["Content-Type"] = "application/json"
     return AsyncBoltRequest(body=body, query=query, headers=headers)
@@ -161,9 +162,9 @@ async def dispatch(app: AsyncApp, secret: str, request: web.Request) -> web.Resp
                         request.headers.get("X-Slack-Signature")):
         log.info("refused a Slack request: missing, wrong or stale signature")
         return web.json_response({"error": "invalid request"}, status=401)
-    headers = dict(request.headers)
     parsed = parse_request(text, content_type_of(request.headers.get("Content-Type")))
     if parsed is None:
         log.info("refused a Slack request: malformed body")
         return web.json_response({"error": "malformed body"}, status=400)
-    return await to_aiohttp_response(await app.async_dispatch(to_bolt_request(text, parsed, request.query_string, headers)))
+    bolt = to_bolt_request(parsed[1], request.query_string, dict(request.headers))
+    return await to_aiohttp_response(await app.async_dispatch(bolt))
