@@ -1,5 +1,6 @@
 """The layout's rules, checked on the source of ``bot/`` (issue 14): every module imports, no
-import cycles, no ``storage`` imports, botbuilder in one module, no module over 600 lines."""
+import cycles, no ``storage`` imports, botbuilder in one module, Bolt through its public API,
+no module over 600 lines."""
 
 from __future__ import annotations
 
@@ -101,6 +102,17 @@ def test_the_teams_package_and_the_command_line_load_without_botbuilder():
             "or m == 'bot.teams.adapter'))")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=ROOT, check=True)
     assert out.stdout.strip() == "[]"
+
+
+def test_slack_uses_bolt_through_its_public_api():
+    """No Bolt internals (``*internals*`` modules, ``_``-prefixed names), no hand-made form decoder."""
+    for name, path in MODULES.items():
+        for module, names, line in imports(path):
+            if module.split(".")[0] == "slack_bolt":
+                where = f"{path.relative_to(ROOT)}:{line}"
+                assert "internals" not in module and not any(p.startswith("_") for p in module.split(".")), where
+                assert not any(n.startswith("_") for n in names), where
+        assert "unicode_escape" not in path.read_text("utf-8"), path
 
 
 def test_no_dynamic_imports_or_silent_import_errors():

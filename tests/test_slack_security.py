@@ -164,8 +164,14 @@ def test_the_five_minute_window_is_exact():
 
 @pytest.mark.parametrize("text", ["plain", "a+b%2B", "%C3%A9t%C3%A9", "%FF%FE", "100%", "%zz%4", "\\x41%41",
                                   "%5C%5Cx41", "caf\u00e9%20", "%E2%80%9Cq%E2%80%9D"])
-def test_the_fast_form_decoder_agrees_with_urllib(text):
+def test_form_values_are_decoded_as_urllib_decodes_them(text):
     from urllib.parse import unquote_plus as reference
 
-    from bot.slack.transport import unquote_plus
-    assert unquote_plus(text) == reference(text)
+    from bot.slack.transport import parse_form
+    assert parse_form(f"k={text}&{text}=v") == {"k": reference(text), reference(text): "v"}
+
+
+@pytest.mark.parametrize("text", ["novalue", "a=1&&b=2", "=1", "a=1&b", ""])
+def test_a_form_that_is_not_strictly_key_value_is_refused(text):
+    from bot.slack.transport import parse_form
+    assert parse_form(text) is None

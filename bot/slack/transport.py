@@ -1,78 +1,95 @@
-"""Slack over HTTP: ``POST /slack/events`` checked before the Bolt app sees it.
+"""Slack over HTTP: ``POST /slack/events`` to the Bolt app, as bolt-python's aiohttp adapter does it.
 
-Requests are verified here before Bolt sees them (HMAC signature, at most five minutes old),
-then parse-checked: bad signatures get 401, malformed bodies 400, and neither is logged.
+Two converters and one check, before Bolt sees anything:
+
+1. A body that is not UTF-8 gets 400 (Slack sends nothing else; the verifier reads text).
+   :func:`signature_ok`: slack_sdk's :class:`~slack_sdk.signature.SignatureVerifier` over the raw
+   bytes (Slack's v0 signature, at most five minutes old). A bad one gets 401 and is not logged.
+2. :func:`parse_request`: the body read as Bolt reads it (JSON, or a form parsed with
+   :func:`urllib.parse.parse_qsl`, whose ``payload`` is JSON), strictly, and every field the
+   listeners use of the type Slack sends. A malformed body gets 400; Bolt would answer 500.
+3. :func:`to_bolt_request`: an :class:`~slack_bolt.request.async_request.AsyncBoltRequest` built
+   with its public constructor, the body handed over as JSON: as it came, an interactivity
+   ``payload`` as it came, a command's form as the JSON of its fields (a command mentioning the
+   word "payload" would otherwise be read by Bolt as interactivity). Bolt's response goes back
+   through bolt's own ``to_aiohttp_response``.
+
 Nothing here logs a body or a message's text.
 """
 
 from __future__ import annotations
 
-import hashlib
-import hmac
 import json
 import logging
-import time
 from typing import Any
-from urllib.parse import unquote_plus as urllib_unquote_plus
+from urllib.parse import parse_qsl
 
 from aiohttp import web
 from slack_bolt.adapter.aiohttp import to_aiohttp_response
 from slack_bolt.app.async_app import AsyncApp
-from slack_bolt.context.async_context import AsyncBoltContext
-from slack_bolt.request.async_internals import build_async_context
 from slack_bolt.request.async_request import AsyncBoltRequest
-from slack_bolt.request.internals import extract_content_type
+from slack_sdk.signature import Clock, SignatureVerifier
 
 log = logging.getLogger("infoshare.slack")
 
 MAX_AGE = 5 * 60
-"""Oldest request accepted, in seconds (Slack's own advice)."""
+"""Oldest request accepted, in seconds (Slack's own advice, and SignatureVerifier's window)."""
+
+
+class _At(Clock):
+    """A fixed "now" for :class:`SignatureVerifier` (tests check the window's edges)."""
+
+    def __init__(self, now: float):
+        self.at = now
+
+    def now(self) -> float:
+        return self.at
 
 
 def signature_ok(secret: str, body: bytes, timestamp: str | None, signature: str | None,
                  now: float | None = None) -> bool:
-    """Slack's v0 request signature over the raw bytes, and a timestamp at most five minutes off."""
+    """Slack's v0 request signature over the raw bytes, and a timestamp at most five minutes off.
+
+    slack_sdk's :class:`SignatureVerifier` does the HMAC and the window; what it would raise on
+    (no secret, a timestamp that is not ASCII digits, a signature that is not ASCII, a body
+    that is not UTF-8) is refused here first.
+    """
     if not secret or not timestamp or not signature or not (timestamp.isascii() and timestamp.isdigit()):
         return False  # isdigit() alone takes Arabic-Indic, full-width and superscript digits
-    if abs((time.time() if now is None else now) - int(timestamp)) > MAX_AGE:
+    if not signature.isascii():
         return False
-    base = b"v0:" + timestamp.encode("ascii") + b":" + body
-    expected = "v0=" + hmac.new(secret.encode("utf-8"), base, hashlib.sha256).hexdigest()
-    return hmac.compare_digest(expected.encode("ascii"), signature.encode("utf-8", "replace"))
-
-
-def unquote_plus(text: str) -> str:
-    """``urllib.parse.unquote_plus``, but in C codecs: Slack's payloads are thousands of ``%XX``.
-
-    Falls back to urllib (same result) for anything unusual: non-ASCII, a bad escape, bad UTF-8.
-    """
-    text = text.replace("+", " ")
-    if "%" not in text:
-        return text
     try:
-        return (text.replace("\\", "\\\\").replace("%", "\\x").encode("ascii")
-                .decode("unicode_escape").encode("latin-1").decode("utf-8"))
-    except (UnicodeError, ValueError):
-        return urllib_unquote_plus(text)
+        body.decode("utf-8")
+    except UnicodeDecodeError:
+        return False
+    verifier = SignatureVerifier(secret) if now is None else SignatureVerifier(secret, clock=_At(now))
+    return verifier.is_valid(body=body, timestamp=timestamp, signature=signature)
+
+
+def content_type_of(header: str | None) -> str | None:
+    """The media type as Bolt takes it from ``Content-Type``: the part before any ``;``."""
+    return header.split(";")[0] if header else None
 
 
 def parse_form(text: str) -> dict[str, str] | None:
     """A strict ``application/x-www-form-urlencoded`` body, or None when it is not one."""
-    out: dict[str, str] = {}
-    for item in text.split("&"):
-        name, sep, value = item.partition("=")
-        if not sep or not name:
-            return None
-        out[unquote_plus(name)] = unquote_plus(value)
-    return out
+    try:
+        pairs = parse_qsl(text, keep_blank_values=True, strict_parsing=True)
+    except ValueError:  # a field without "=", or an empty one
+        return None
+    if not pairs or any(not name for name, _ in pairs):
+        return None
+    return dict(pairs)
 
 
-def parse_request(text: str, content_type: str | None) -> dict[str, Any] | None:
-    """The body as Bolt reads it, parsed once; None when it is malformed (Bolt would answer 500).
+def parse_request(text: str, content_type: str | None) -> tuple[dict[str, Any], str] | None:
+    """The body as Bolt reads it, parsed once, and the JSON text to hand Bolt; None when it is
+    malformed (Bolt would answer 500).
 
     Like Bolt: JSON when the content type says so or the body starts with ``{``, else a form whose
     ``payload`` (interactivity) is JSON. JSON must be an object; a form must be strictly
-    ``key=value&...``; a payload must be an object with a ``type``.
+    ``key=value&...``; a payload must be an object with a ``type``. Bolt gets the JSON as it came
+    (the body, or the payload), and a command's form as the JSON of its fields.
     """
     if not text.strip():
         return None
@@ -81,7 +98,7 @@ def parse_request(text: str, content_type: str | None) -> dict[str, Any] | None:
             parsed = json.loads(text)
         except (ValueError, RecursionError):  # RecursionError: nested too deep
             return None
-        return parsed if isinstance(parsed, dict) and not _shape_problem(parsed) else None
+        return (parsed, text) if isinstance(parsed, dict) and not _shape_problem(parsed) else None
     params = parse_form(text)
     if params is None:
         return None
@@ -91,8 +108,8 @@ def parse_request(text: str, content_type: str | None) -> dict[str, Any] | None:
         except (ValueError, RecursionError):
             return None
         ok = isinstance(payload, dict) and isinstance(payload.get("type"), str) and payload["type"]
-        return payload if ok and not _shape_problem(payload) else None
-    return params
+        return (payload, params["payload"]) if ok and not _shape_problem(payload) else None
+    return params, json.dumps(params, ensure_ascii=False)
 
 
 def is_id(value: Any) -> bool:
@@ -126,32 +143,28 @@ def _shape_problem(body: dict[str, Any]) -> str | None:
     return None
 
 
-def bolt_request(text: str, parsed: dict[str, Any], query: str, headers: dict[str, str]) -> AsyncBoltRequest:
-    """A Bolt request for a body already parsed by :func:`parse_request` (Bolt would parse it again).
-
-    Bolt still verifies the signature over ``raw_body``.
-    """
-    req = AsyncBoltRequest(body="", query=query, headers=headers)
-    req.raw_body, req.body = text, parsed
-    req.context = build_async_context(AsyncBoltContext({}), parsed)
-    return req
+def to_bolt_request(body: str, query: str, headers: dict[str, str]) -> AsyncBoltRequest:
+    """The Bolt request for a body :func:`parse_request` accepted, as JSON (Bolt reads JSON the
+    same way every time), built as bolt's own aiohttp adapter builds it."""
+    headers = {k: v for k, v in headers.items() if k.lower() != "content-type"}
+    headers["Content-Type"] = "application/json"
+    return AsyncBoltRequest(body=body, query=query, headers=headers)
 
 
 async def dispatch(app: AsyncApp, secret: str, request: web.Request) -> web.Response:
-    """``POST /slack/events``: verify, parse-check, then dispatch to Bolt."""
-    body = await request.read()
-    if not signature_ok(secret, body, request.headers.get("X-Slack-Request-Timestamp"),
+    """``POST /slack/events``: verify, parse-check, then hand the request to the Bolt app."""
+    raw = await request.read()
+    try:  # Slack sends UTF-8 only, and SignatureVerifier reads the body as text
+        text = raw.decode("utf-8")
+    except UnicodeDecodeError:
+        return web.json_response({"error": "body is not UTF-8"}, status=400)
+    if not signature_ok(secret, raw, request.headers.get("X-Slack-Request-Timestamp"),
                         request.headers.get("X-Slack-Signature")):
         log.info("refused a Slack request: missing, wrong or stale signature")
         return web.json_response({"error": "invalid request"}, status=401)
-    try:
-        text = body.decode("utf-8")
-    except UnicodeDecodeError:
-        return web.json_response({"error": "body is not UTF-8"}, status=400)
-    content_type = extract_content_type({"content-type": [request.headers.get("Content-Type", "")]})
-    parsed = parse_request(text, content_type)
+    parsed = parse_request(text, content_type_of(request.headers.get("Content-Type")))
     if parsed is None:
         log.info("refused a Slack request: malformed body")
         return web.json_response({"error": "malformed body"}, status=400)
-    req = bolt_request(text, parsed, request.query_string, dict(request.headers))
-    return await to_aiohttp_response(await app.async_dispatch(req))
+    bolt = to_bolt_request(parsed[1], request.query_string, dict(request.headers))
+    return await to_aiohttp_response(await app.async_dispatch(bolt))
