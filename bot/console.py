@@ -22,7 +22,7 @@ import textwrap
 from typing import IO, Callable
 
 from dialogs.engine import Engine
-from dialogs.events import Choice, Event, Reply, choice_event, cite_text
+from dialogs.events import APOLOGY, Choice, Event, Reply, choice_event, source_line
 
 log = logging.getLogger("infoshare.console")
 WIDTH = 78
@@ -64,7 +64,7 @@ def render(reply: Reply, numbered: bool) -> str:
     if reply.errors:
         out.extend(f"  ! {field}: {msg}" for field, msg in reply.errors.items())
     if reply.citations and reply.kind in ("why", "outcome", "answer", "info", "record_form"):
-        out.append(_wrap("Source: " + cite_text(reply.citations)))
+        out.append(_wrap(source_line(reply.citations)))
     choices = numbered_choices(reply)
     if choices:
         if numbered:
@@ -151,8 +151,7 @@ class Console:
                     self.show(self.engine.handle("console", "local", self.user, self.event_for(line)))
                 except Exception as exc:  # one place for faults: apologise, keep the conversation usable
                     log.error("console turn failed: %s", type(exc).__name__)
-                    print("Sorry, something went wrong on my side and nothing was changed. "
-                          "Please try again, or type 'help'.\n", file=self.out)
+                    print(f"{APOLOGY} Nothing was changed. Please try again, or type 'help'.\n", file=self.out)
         except KeyboardInterrupt:  # Ctrl-C: every completed turn is already saved
             pass
         print("\n" + (GOODBYE_MID_TURN if in_turn else GOODBYE), file=self.out)

@@ -102,6 +102,15 @@ def cite_text(citations: list[dict[str, str]]) -> str:
     return cite_line(citations)
 
 
+def source_line(citations: list[dict[str, str]]) -> str:
+    """``Source: Document name: Section; ...``: the line under every reply that cites its guidance."""
+    return "Source: " + cite_text(citations)
+
+
+APOLOGY = "Sorry, something went wrong on my side."
+"""How every channel begins to say a turn failed; each adds what is true there and what to do next."""
+
+
 NAV_KINDS = ("back", "restart", "why", "where", "leave")
 """Choices that move about the conversation (Back, Start over, Why?, Leave without recording)
 rather than answer what is asked: channels show them apart from the answers (a second row), so

@@ -9,7 +9,7 @@ import click
 
 from bot.cli.options import UsageProblem, check_pack
 from content.loader import DEFAULT_PACK
-from dialogs.events import cite_text
+from dialogs.events import source_line
 
 
 def _print_answer(ans, as_json: bool) -> None:
@@ -20,7 +20,7 @@ def _print_answer(ans, as_json: bool) -> None:
         click.echo(f"{ans.title}\n")
     click.echo(ans.answer)
     if ans.sources:
-        click.echo("\nSource: " + cite_text(ans.sources))
+        click.echo("\n" + source_line(ans.sources))
     if ans.suggestions:
         click.echo("Did you mean: " + ", ".join(ans.suggestions))
     click.echo()

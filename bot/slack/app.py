@@ -57,6 +57,7 @@ from slack_sdk.web.async_client import AsyncWebClient
 from bot.slack import blocks as kit
 from bot.slack import digest
 from bot.slack import transport
+from dialogs import events
 from dialogs.events import Event, Reply
 from dialogs.records import GroupCommit, db_lock
 
@@ -76,7 +77,7 @@ MAX_LIVE = 10_000
 SETUP = "see manifest/slack/README.md"
 PRIVATE_NOTE = ("I've sent you a direct message so we can carry on privately. Please keep case "
                 "details out of shared channels.")
-APOLOGY = ("Sorry, something went wrong on my side and that step may not have gone through. "
+APOLOGY = (f"{events.APOLOGY} That step may not have gone through. "
            "Your conversation is safe: here is where you are.")
 USAGE = ("`/infoshare start [pack]` begins a decision \u00b7 `/infoshare ask <question>` answers a question \u00b7 "
          "`/infoshare checklist` shows the questions to ask yourself before sharing \u00b7 "

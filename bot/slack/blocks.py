@@ -25,7 +25,7 @@ import json
 import re
 from typing import Any
 
-from dialogs.events import NAV_KINDS, Choice, Event, Reply, choice_event, cite_text, field_applies
+from dialogs.events import NAV_KINDS, Choice, Event, Reply, choice_event, field_applies, source_line
 from dialogs.text import MAX_TEXT
 
 ACTION_PREFIX = "infoshare:"
@@ -124,7 +124,7 @@ def chunks(text: str, limit: int = MAX_SECTION) -> list[str]:
 
 
 def cite_line(citations: list[dict[str, str]]) -> str:
-    return "Source: " + esc(cite_text(citations))
+    return esc(source_line(citations))
 
 
 def fallback_text(replies: list[Reply]) -> str:

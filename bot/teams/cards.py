@@ -28,7 +28,8 @@ from dataclasses import dataclass
 from datetime import date
 from typing import Any
 
-from dialogs.events import EVENT_KINDS, Choice, Event, Reply, choice_event, cite_text, field_applies, split_choices
+from dialogs.events import (APOLOGY, EVENT_KINDS, Choice, Event, Reply, choice_event, field_applies,
+                            source_line, split_choices)
 from dialogs.text import MAX_TEXT
 
 CARD_CONTENT_TYPE = "application/vnd.microsoft.card.adaptive"
@@ -64,7 +65,7 @@ NO_PRIVATE_CHAT_TEXT = (
     "To keep case details out of shared conversations I only work in a private 1:1 chat, but I "
     "could not open one with you from here. Please open a chat with me directly.")
 APOLOGY_TEXT = (
-    "Sorry, something went wrong on my side and I could not finish that. Your place is saved: "
+    f"{APOLOGY} I could not finish that. Your place is saved: "
     "type 'where' to see where you are, or 'start' to begin again.")
 FORM_TEXT = "Check or change the answers below, then select Continue."
 PICK_LABEL = "Read the answer"
@@ -131,7 +132,7 @@ def _card(body: list[dict[str, Any]], actions: list[dict[str, Any]]) -> dict[str
 def _sources(reply: Reply) -> list[dict[str, Any]]:
     if not reply.citations:
         return []
-    return [_text(f"Source: {cite_text(reply.citations)}", isSubtle=True, size="Small", spacing="Medium")]
+    return [_text(source_line(reply.citations), isSubtle=True, size="Small", spacing="Medium")]
 
 
 def _header(reply: Reply) -> list[dict[str, Any]]:
