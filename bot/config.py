@@ -72,7 +72,7 @@ class _Reader:
     """Reads settings strictly: a value of the wrong type is an error naming its key, never
     silently taken (``lead_dms = "false"`` is not false)."""
 
-    def __init__(self, path: Path, data: dict):
+    def __init__(self, path: Path, data: dict) -> None:
         self.path, self.data = path, data
 
     def _fail(self, key: str, expected: str, value: Any) -> ConfigError:

@@ -77,7 +77,7 @@ def render(reply: Reply, numbered: bool) -> str:
 class Console:
     """A terminal conversation on one engine, for one user."""
 
-    def __init__(self, engine: Engine, user: str, out: IO[str] = sys.stdout):
+    def __init__(self, engine: Engine, user: str, out: IO[str] = sys.stdout) -> None:
         self.engine, self.user, self.out = engine, user, out
         self.last: Reply | None = None
 

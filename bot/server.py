@@ -14,9 +14,10 @@ from typing import Any
 
 from aiohttp import web
 
-from bot.config import MAX_BODY
+from bot.config import MAX_BODY, Config
 from bot.slack import app as slack
 from bot.teams import adapter as teams
+from dialogs.engine import Engine
 
 log = logging.getLogger("infoshare.server")
 
@@ -85,7 +86,7 @@ def build_app(channels: Channels, *services: Any) -> web.Application:
     return app
 
 
-def load_channels(engine, config, *, dev: bool, host: str, socket_mode: bool = False) -> Channels:
+def load_channels(engine: Engine, config: Config, *, dev: bool, host: str, socket_mode: bool = False) -> Channels:
     """Ask each adapter whether its settings are present; say why when a channel stays off."""
     channels = Channels()
     result = slack.from_env(engine, config, socket_mode=socket_mode)

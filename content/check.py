@@ -39,7 +39,7 @@ def _cited_item(where: str, item: Any, keys: tuple[str, ...], seeds_dir: Path | 
 class _PackCheck:
     """One resolved pack's problems, section by section (each method yields problem strings)."""
 
-    def __init__(self, pack_id: str, data: dict[str, Any], seeds_dir: Path | None):
+    def __init__(self, pack_id: str, data: dict[str, Any], seeds_dir: Path | None) -> None:
         self.pack_id, self.data, self.seeds_dir = pack_id, data, seeds_dir
         self.f = f"{pack_id}.yaml"
         self.seeds = sorted(seeds_dir.glob("*.txt")) if seeds_dir else []

@@ -37,7 +37,7 @@ YamlLoader.add_implicit_resolver("tag:yaml.org,2002:bool", re.compile(r"^(?:true
                                  list("tTfF"))
 
 
-def load_yaml(text: str):
+def load_yaml(text: str) -> Any:
     """Parse YAML with :class:`YamlLoader` (``yes``/``no`` stay strings)."""
     return yaml.load(text, Loader=YamlLoader)  # noqa: S506 - a SafeLoader subclass
 

@@ -74,7 +74,7 @@ class _Undone(Exception):
     """Leaves a turn's transaction so that all of it is rolled back, the delivery key included;
     the turn answers with ``reply``."""
 
-    def __init__(self, reply: Reply):
+    def __init__(self, reply: Reply) -> None:
         super().__init__(reply.kind)
         self.reply = reply
 
@@ -110,7 +110,7 @@ class Engine:
     def __init__(self, db: sqlite_utils.Database, contacts: dict[str, str] | None = None,
                  default_pack: str = DEFAULT_PACK,
                  is_lead: Callable[[str, str], bool] | None = None,
-                 digest_stale_after_days: int | None = None):
+                 digest_stale_after_days: int | None = None) -> None:
         from storage.digest import STALE_AFTER_DAYS
         self.db = db
         self.digest_stale_after_days = digest_stale_after_days or STALE_AFTER_DAYS
@@ -265,7 +265,7 @@ class Engine:
 class _Turn(Intents, RecordForm, Prompts):
     """One turn's work on one conversation's state (not kept between turns)."""
 
-    def __init__(self, engine: Engine, s: State, channel: str, conversation_id: str, user_id: str):
+    def __init__(self, engine: Engine, s: State, channel: str, conversation_id: str, user_id: str) -> None:
         self.e, self.s = engine, s
         self.channel, self.conversation_id, self.user_id = channel, conversation_id, user_id
         self.offered: list[str] = list(s.offered)  # the suggestions shown before this turn

@@ -101,7 +101,7 @@ def draw(states: list[tuple[str, str]], transitions: list[dict[str, Any]], initi
             raise ImportError("Graphviz's 'dot' program is not installed")
 
     class Labelled(State):
-        def __init__(self, name: str, label: str = "", **kwargs: Any):
+        def __init__(self, name: str, label: str = "", **kwargs: Any) -> None:
             super().__init__(name, **kwargs)
             self.label = label or name
 

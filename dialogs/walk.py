@@ -38,7 +38,7 @@ class WalkModel:
 class Walk:
     """A pack's flow as a state machine shared by every conversation on that pack."""
 
-    def __init__(self, pack: Pack):
+    def __init__(self, pack: Pack) -> None:
         self.pack = pack
         self.transitions = [
             {"trigger": ans, "source": nid, "dest": edge.get("next") or edge["outcome"]}

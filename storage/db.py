@@ -18,7 +18,9 @@ from __future__ import annotations
 import os
 import sqlite3
 import threading
+from concurrent.futures import Future
 from pathlib import Path
+from typing import Any, Callable
 
 import sqlite_utils
 
@@ -127,7 +129,7 @@ class transaction:
 
     _count = 0
 
-    def __init__(self, db: sqlite_utils.Database):
+    def __init__(self, db: sqlite_utils.Database) -> None:
         self.conn = db.conn
         self.savepoint: str | None = None
 
@@ -140,7 +142,7 @@ class transaction:
             self.conn.execute("BEGIN IMMEDIATE")
         return self.conn
 
-    def __exit__(self, exc_type, exc, tb) -> None:
+    def __exit__(self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: object) -> None:
         if self.savepoint is not None:
             if exc_type is not None:
                 self.conn.execute(f"ROLLBACK TO {self.savepoint}")
@@ -172,17 +174,16 @@ class GroupCommit:
         >>> commits.close()
     """
 
-    def __init__(self, db: sqlite_utils.Database, max_batch: int = 64, name: str = "infoshare-commit"):
+    def __init__(self, db: sqlite_utils.Database, max_batch: int = 64, name: str = "infoshare-commit") -> None:
         import queue
         self.db, self.max_batch = db, max_batch
         self._queue: queue.SimpleQueue = queue.SimpleQueue()
         self._thread = threading.Thread(target=self._run, name=name, daemon=True)
         self._thread.start()
 
-    def submit(self, fn, *args):
+    def submit(self, fn: Callable[..., Any], *args: Any) -> Future[Any]:
         """Queue ``fn(*args)``; a :class:`concurrent.futures.Future` of its result, set after the commit."""
-        from concurrent.futures import Future
-        future: Future = Future()
+        future: Future[Any] = Future()
         self._queue.put((future, fn, args))
         return future
 

@@ -32,6 +32,7 @@ Example:
 from __future__ import annotations
 
 import re
+from typing import Callable
 from dataclasses import dataclass, field
 
 MARKERS = {
@@ -160,7 +161,8 @@ def redact(text: str, *, mask_names: bool = False) -> Redacted:
     """Replace identifiers in ``text`` with markers; see the module docstring for what counts."""
     removed: dict[str, int] = {}
 
-    def sub(kind: str, pattern: re.Pattern[str], value: str, check=None) -> str:
+    def sub(kind: str, pattern: re.Pattern[str], value: str,
+            check: Callable[[re.Match[str]], bool] | None = None) -> str:
         def repl(m: re.Match[str]) -> str:
             if check is not None and not check(m):
                 return m.group(0)

@@ -5,6 +5,8 @@ from __future__ import annotations
 import asyncio
 from typing import Any, Coroutine
 
+from aiohttp import web
+
 
 class BackgroundTask:
     """Base of the server's background services (the weekly digest, housekeeping): a subclass's
@@ -15,7 +17,7 @@ class BackgroundTask:
     def start(self, work: Coroutine[Any, Any, Any]) -> None:
         self.task = asyncio.create_task(work)
 
-    async def on_cleanup(self, app) -> None:
+    async def on_cleanup(self, app: web.Application) -> None:
         if self.task is not None:
             self.task.cancel()
             try:

@@ -13,13 +13,17 @@ import asyncio
 import logging
 from typing import Any
 
+from aiohttp import web
+
+from bot.config import Config
 from bot.jobs.background import BackgroundTask
+from dialogs.engine import Engine
 from dialogs.records import db_lock
 
 log = logging.getLogger("infoshare.digest")
 
 
-def _build(engine) -> tuple[str, bytes, dict]:
+def _build(engine: Engine) -> tuple[str, bytes, dict]:
     """The digest (Markdown, the chart, the data): counted under the database lock, its chain
     verified outside it."""
     from dialogs.records import build_digest, outcomes_chart_png, render_markdown, verify_apart
@@ -30,7 +34,7 @@ def _build(engine) -> tuple[str, bytes, dict]:
     return render_markdown(d), outcomes_chart_png(d), d
 
 
-def targets(config, channel: str) -> list[str]:
+def targets(config: Config, channel: str) -> list[str]:
     """Where ``channel``'s copy goes: the configured conversations, then the leads' own chats."""
     where = list(config.digest_slack_channels if channel == "slack" else config.digest_teams_conversations)
     if config.digest_lead_dms:
@@ -38,7 +42,7 @@ def targets(config, channel: str) -> list[str]:
     return where
 
 
-def _where(config, channel: str, target: str) -> str:
+def _where(config: Config, channel: str, target: str) -> str:
     """A target as the log and the command line name it: a configured channel or conversation by its
     id, a lead's own chat by its place in ``[leads]`` (never a person's id)."""
     configured = config.digest_slack_channels if channel == "slack" else config.digest_teams_conversations
@@ -49,7 +53,7 @@ def _where(config, channel: str, target: str) -> str:
     return f"the {channel.title()} chat of lead {n} of {len(leads)} in [leads] {channel}"
 
 
-async def post_digest(engine, config, channels) -> dict[str, Any]:
+async def post_digest(engine: Engine, config: Config, channels: Any) -> dict[str, Any]:
     """Build this week's digest once and post it everywhere configured.
 
     Returns posts per channel (``"slack"``, ``"teams"``) and ``"unreached"``: one line for each
@@ -88,7 +92,7 @@ class WeeklyDigest(BackgroundTask):
 
     check: asyncio.Task | None = None
 
-    def __init__(self, engine, config, channels):
+    def __init__(self, engine: Engine, config: Config, channels: Any) -> None:
         self.engine, self.config, self.channels = engine, config, channels
 
     async def check_slack(self) -> dict[str, str]:
@@ -100,7 +104,7 @@ class WeeklyDigest(BackgroundTask):
             log.info("weekly digest: the bot can post to every Slack channel in [digest] slack_channels")
         return problems
 
-    async def on_startup(self, app) -> None:
+    async def on_startup(self, app: web.Application) -> None:
         from bot.jobs.schedule import run_weekly
         if self.channels.slack is not None and self.config.digest_slack_channels:
             self.check = asyncio.create_task(self.check_slack())  # in the background: start-up never waits
@@ -112,7 +116,7 @@ class WeeklyDigest(BackgroundTask):
                               lambda: post_digest(self.engine, self.config, self.channels)))
         log.info("weekly digest scheduled: %s Europe/London", self.config.digest_schedule)
 
-    async def on_cleanup(self, app) -> None:
+    async def on_cleanup(self, app: web.Application) -> None:
         if self.check is not None and not self.check.done():
             self.check.cancel()
         await super().on_cleanup(app)

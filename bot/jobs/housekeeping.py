@@ -13,7 +13,12 @@ import asyncio
 import logging
 from datetime import datetime
 
+import sqlite_utils
+from aiohttp import web
+
+from bot.config import Config
 from bot.jobs.background import BackgroundTask
+from dialogs.engine import Engine
 from dialogs import records
 
 log = logging.getLogger("infoshare.housekeeping")
@@ -21,7 +26,7 @@ log = logging.getLogger("infoshare.housekeeping")
 EVERY_SECONDS = 24 * 3600
 
 
-def tidy(db, config, now: datetime | None = None) -> dict[str, int]:
+def tidy(db: sqlite_utils.Database, config: Config, now: datetime | None = None) -> dict[str, int]:
     """Delete what is past its time; returns how many of each were deleted."""
     with records.db_lock(db):  # the engine created the tables at start
         return {"delivery_keys": records.forget_events(db, now=now),
@@ -31,10 +36,10 @@ def tidy(db, config, now: datetime | None = None) -> dict[str, int]:
 class Housekeeping(BackgroundTask):
     """Runs :func:`tidy` when the server starts and then once a day, off the event loop."""
 
-    def __init__(self, engine, config, every: float = EVERY_SECONDS):
+    def __init__(self, engine: Engine, config: Config, every: float = EVERY_SECONDS) -> None:
         self.engine, self.config, self.every = engine, config, every
 
-    async def on_startup(self, app) -> None:
+    async def on_startup(self, app: web.Application) -> None:
         self.start(self._loop())
 
     async def _loop(self) -> None:

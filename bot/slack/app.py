@@ -44,11 +44,13 @@ import uuid
 from collections import OrderedDict
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import asynccontextmanager
-from typing import Any, AsyncIterator
+from typing import Any, AsyncIterator, Callable
 
 import aiohttp
 from aiohttp import web
 from slack_bolt.app.async_app import AsyncApp
+from slack_bolt.context.ack.async_ack import AsyncAck
+from slack_bolt.context.respond.async_respond import AsyncRespond
 from slack_bolt.response import BoltResponse
 from slack_sdk.errors import SlackApiError
 from slack_sdk.http_retry.builtin_async_handlers import AsyncRateLimitErrorRetryHandler
@@ -60,6 +62,8 @@ from bot.slack import transport
 from dialogs import events
 from dialogs.events import Event, Reply
 from dialogs.records import GroupCommit, db_lock
+from dialogs.engine import Engine
+from bot.config import Config
 
 log = logging.getLogger("infoshare.slack")
 
@@ -83,22 +87,6 @@ USAGE = ("`/infoshare start [pack]` begins a decision \u00b7 `/infoshare ask <qu
          "`/infoshare checklist` shows the questions to ask yourself before sharing \u00b7 "
          "`/infoshare digest` (safeguarding leads) \u00b7 `/infoshare help`. Decisions and answers always "
          "arrive in our direct messages.")
-
-
-def quiet_slack_loggers() -> logging.Logger:
-    """Keep Bolt's and the SDK's debug and info logs (which print bodies) out of our logs.
-
-    Returns the base logger handed to Bolt: its level (WARNING) is copied to every Bolt logger.
-    """
-    base = logging.getLogger("infoshare.slack.bolt")
-    base.setLevel(logging.WARNING)
-    for name in ("slack_bolt", "slack_sdk"):
-        logging.getLogger(name).setLevel(logging.WARNING)
-    for name, lg in list(logging.root.manager.loggerDict.items()):
-        if isinstance(lg, logging.Logger) and name.startswith(("slack_bolt", "slack_sdk")):
-            if lg.level < logging.WARNING:
-                lg.setLevel(logging.WARNING)
-    return base
 
 
 def _user_of(body: dict[str, Any]) -> str | None:
@@ -126,8 +114,8 @@ class SlackChannel:
         >>> app.router.add_post("/slack/events", ch.handle)      # doctest: +SKIP
     """
 
-    def __init__(self, engine, *, token: str, signing_secret: str | None = None, app_token: str | None = None,
-                 api_url: str | None = None):
+    def __init__(self, engine: Engine, *, token: str, signing_secret: str | None = None, app_token: str | None = None,
+                 api_url: str | None = None) -> None:
         self.engine = engine
         self.signing_secret = signing_secret or ""
         self.app_token = app_token
@@ -144,8 +132,8 @@ class SlackChannel:
         # Bolt's own signature check is off because :meth:`handle`, the only way a request reaches
         # Bolt over HTTP, has already checked it on the raw bytes (HMAC once per click, not twice).
         app = AsyncApp(token=token, signing_secret=self.signing_secret, name="infoshare",
-                       logger=quiet_slack_loggers(), request_verification_enabled=False)
-        quiet_slack_loggers()
+                       logger=transport.quiet_slack_loggers(), request_verification_enabled=False)
+        transport.quiet_slack_loggers()
         self.client: AsyncWebClient = app.client
         if api_url:
             self.client.base_url = api_url if api_url.endswith("/") else api_url + "/"
@@ -186,7 +174,7 @@ class SlackChannel:
             log.error("Slack Socket Mode could not connect (%s): check SLACK_APP_TOKEN; Slack is off", reason)
             return
         from slack_bolt.adapter.socket_mode.aiohttp import AsyncSocketModeHandler
-        self._socket = AsyncSocketModeHandler(self.app, self.app_token, logger=quiet_slack_loggers(),
+        self._socket = AsyncSocketModeHandler(self.app, self.app_token, logger=transport.quiet_slack_loggers(),
                                               web_client=self.client)
         task = asyncio.ensure_future(self._socket.connect_async())
         self._tasks.add(task)
@@ -230,7 +218,7 @@ class SlackChannel:
             return await self.in_worker(self._turn, dm, user, event, once)
         return await asyncio.wrap_future(self._commits.submit(self._turn, dm, user, event, once))
 
-    async def in_worker(self, fn, *args):
+    async def in_worker(self, fn: Callable[..., Any], *args: Any) -> Any:
         """Run ``fn`` (engine and SQLite work) off the event loop, on the adapter's one worker thread.
 
         One thread, not ``asyncio.to_thread``'s pool: the engine's single SQLite connection
@@ -318,7 +306,7 @@ class SlackChannel:
 
     # ---- listeners ------------------------------------------------------------------------
 
-    async def on_message(self, ack, body: dict[str, Any], event: dict[str, Any]) -> None:
+    async def on_message(self, ack: AsyncAck, body: dict[str, Any], event: dict[str, Any]) -> None:
         """Typed words in the DM: an answer, a command word or a question for the myth-busting answers."""
         await ack()
         async with self.after_ack(body):
@@ -335,7 +323,7 @@ class SlackChannel:
         if replies is not None:
             await self.show(dm, user, replies)
 
-    async def on_mention(self, ack, body: dict[str, Any], event: dict[str, Any]) -> None:
+    async def on_mention(self, ack: AsyncAck, body: dict[str, Any], event: dict[str, Any]) -> None:
         """``@infoshare ...`` anywhere: the reply goes to the DM, the channel gets a neutral note."""
         await ack()
         async with self.after_ack(body):
@@ -356,7 +344,7 @@ class SlackChannel:
                                                  thread_ts=event.get("thread_ts"))
         await self.show(dm, user, replies)
 
-    async def on_home_opened(self, ack, body: dict[str, Any], event: dict[str, Any]) -> None:
+    async def on_home_opened(self, ack: AsyncAck, body: dict[str, Any], event: dict[str, Any]) -> None:
         """The App Home tab: published afresh each time it is opened."""
         await ack()
         async with self.after_ack(body):
@@ -370,13 +358,13 @@ class SlackChannel:
             self._dms[user] = event["channel"]
         await self.publish_home(user)
 
-    async def on_command(self, ack, body: dict[str, Any], command: dict[str, Any], respond) -> None:
+    async def on_command(self, ack: AsyncAck, body: dict[str, Any], command: dict[str, Any], respond: AsyncRespond) -> None:
         """``/infoshare start [pack] | ask <question> | digest | help`` (anything else is a question)."""
         await ack()
         async with self.after_ack(body):
             await self._command(command, respond)
 
-    async def _command(self, command: dict[str, Any], respond) -> None:
+    async def _command(self, command: dict[str, Any], respond: AsyncRespond) -> None:
         user, channel = command["user_id"], command.get("channel_id")
         text = (command.get("text") or "").strip()
         sub, _, rest = text.partition(" ")
@@ -409,7 +397,7 @@ class SlackChannel:
             await respond(text=PRIVATE_NOTE, response_type="ephemeral")
         await self.show(dm, user, replies)
 
-    async def on_action(self, ack, body: dict[str, Any], action: dict[str, Any]) -> None:
+    async def on_action(self, ack: AsyncAck, body: dict[str, Any], action: dict[str, Any]) -> None:
         """A button or select: its core event, once per rendered button; the message updates in place."""
         await ack()
         async with self.after_ack(body):
@@ -469,7 +457,7 @@ class SlackChannel:
             return None
         return meta if isinstance(meta, dict) and isinstance(meta.get("c"), str) else None
 
-    async def on_form_change(self, ack, body: dict[str, Any]) -> None:
+    async def on_form_change(self, ack: AsyncAck, body: dict[str, Any]) -> None:
         """An answer chosen in the record modal that another field depends on ("No, not told"):
         the modal is redrawn with that field shown, or taken away again. Nothing goes to the
         engine and nothing is stored; the submit is checked by the engine as ever."""
@@ -491,7 +479,7 @@ class SlackChannel:
                 except SlackApiError as exc:  # closed meanwhile, or changed again (hash): the next change redraws it
                     log.info("could not redraw the record form: %s", exc.response.get("error"))
 
-    async def on_record_submit(self, ack, body: dict[str, Any], view: dict[str, Any]) -> None:
+    async def on_record_submit(self, ack: AsyncAck, body: dict[str, Any], view: dict[str, Any]) -> None:
         """The record modal: errors go back onto the fields; the summary replaces the DM message."""
         meta, user = self._meta(view), (body.get("user") or {}).get("id")
         if meta is None or not user:
@@ -511,7 +499,7 @@ class SlackChannel:
         async with self.after_ack(body):
             await self.show(meta["c"], user, replies or [], meta.get("ts"))
 
-    async def on_text_submit(self, ack, body: dict[str, Any], view: dict[str, Any]) -> None:
+    async def on_text_submit(self, ack: AsyncAck, body: dict[str, Any], view: dict[str, Any]) -> None:
         """A typed answer from its modal (the reason for leaving without recording)."""
         meta, user = self._meta(view), (body.get("user") or {}).get("id")
         if meta is None or not user:
@@ -542,7 +530,7 @@ class SlackChannel:
             except Exception as exc:  # noqa: BLE001 - every fault ends in the one error handler
                 await self.on_error(exc, body, None)
 
-    async def on_error(self, error: Exception, body: dict[str, Any], response) -> BoltResponse | None:
+    async def on_error(self, error: Exception, body: dict[str, Any], response: BoltResponse | None) -> BoltResponse | None:
         """The one place errors end: log the type, apologise, show where the conversation is.
         It never raises itself, whatever the body holds."""
         body = body if isinstance(body, dict) else {}
@@ -577,7 +565,7 @@ class SlackChannel:
             return self.engine.current(CHANNEL, dm, user)
 
 
-def from_env(engine, config, socket_mode: bool = False) -> SlackChannel | str:
+def from_env(engine: Engine, config: Config, socket_mode: bool = False) -> SlackChannel | str:
     """The Slack channel from Bolt's usual environment variables, or why it stays off.
 
     ``SLACK_BOT_TOKEN`` always; ``SLACK_SIGNING_SECRET`` over HTTP; ``SLACK_APP_TOKEN`` with

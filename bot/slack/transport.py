@@ -39,7 +39,7 @@ MAX_AGE = 5 * 60
 class _At(Clock):
     """A fixed "now" for :class:`SignatureVerifier` (tests check the window's edges)."""
 
-    def __init__(self, now: float):
+    def __init__(self, now: float) -> None:
         self.at = now
 
     def now(self) -> float:
@@ -168,3 +168,19 @@ async def dispatch(app: AsyncApp, secret: str, request: web.Request) -> web.Resp
         return web.json_response({"error": "malformed body"}, status=400)
     bolt = to_bolt_request(parsed[1], request.query_string, dict(request.headers))
     return await to_aiohttp_response(await app.async_dispatch(bolt))
+
+
+def quiet_slack_loggers() -> logging.Logger:
+    """Keep Bolt's and the SDK's debug and info logs (which print bodies) out of our logs.
+
+    Returns the base logger handed to Bolt: its level (WARNING) is copied to every Bolt logger.
+    """
+    base = logging.getLogger("infoshare.slack.bolt")
+    base.setLevel(logging.WARNING)
+    for name in ("slack_bolt", "slack_sdk"):
+        logging.getLogger(name).setLevel(logging.WARNING)
+    for name, lg in list(logging.root.manager.loggerDict.items()):
+        if isinstance(lg, logging.Logger) and name.startswith(("slack_bolt", "slack_sdk")):
+            if lg.level < logging.WARNING:
+                lg.setLevel(logging.WARNING)
+    return base

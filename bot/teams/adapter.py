@@ -44,10 +44,11 @@ from botframework.connector.auth import AuthenticationConstants
 from botframework.connector.auth.jwt_token_extractor import JwtTokenExtractor, _OpenIdConfig
 from jwt.algorithms import RSAAlgorithm
 
-from bot.config import MAX_BODY, is_loopback
+from bot.config import MAX_BODY, Config, is_loopback
 from bot.teams import cards
 from bot.teams.settings import CHANNEL, TeamsSettings
 from dialogs import records
+from dialogs.engine import Engine
 from dialogs.events import Event
 from dialogs.records import db_lock, seen_event, was_seen
 
@@ -149,7 +150,7 @@ class SigningKeys:
         await keys.stop()
     """
 
-    def __init__(self, sources: dict[str, str] | None = None):
+    def __init__(self, sources: dict[str, str] | None = None) -> None:
         self.sources = dict(KEY_SOURCES if sources is None else sources)
         self.kept = {url: _KeptKeys() for url in self.sources}
         self._replaced: dict[str, Any] = {}
@@ -207,7 +208,7 @@ class SigningKeys:
         return True
 
 
-async def _check_token(auth, activity: Activity, header: str):
+async def _check_token(auth: ConfigurationBotFrameworkAuthentication, activity: Activity, header: str) -> Any:
     """botbuilder's token check, off the event loop and bounded in time.
 
     The signing keys come from memory (:class:`SigningKeys`), so the check does no network I/O.
@@ -227,7 +228,7 @@ def _delivery_key(activity: Activity) -> str | None:
     return None
 
 
-def from_env(engine, config, *, dev: bool = False, host: str = "127.0.0.1") -> "TeamsChannel | str":
+def from_env(engine: Engine, config: Config, *, dev: bool = False, host: str = "127.0.0.1") -> "TeamsChannel | str":
     """The Teams channel configured from the environment, or a sentence saying why it stays off.
 
     Authentication is never off by accident: without ``MicrosoftAppId`` the channel runs only
@@ -311,21 +312,22 @@ def _message(out: cards.Outgoing) -> Activity:
 class _Bot(TeamsActivityHandler):
     """botbuilder's activity routing; every decision is the channel's (and the engine's)."""
 
-    def __init__(self, channel: "TeamsChannel"):
+    def __init__(self, channel: "TeamsChannel") -> None:
         self.channel = channel
 
-    async def on_turn(self, turn_context: TurnContext):
+    async def on_turn(self, turn_context: TurnContext) -> None:
         if await self.channel.first_delivery(turn_context.activity):
             await super().on_turn(turn_context)
             await self.channel.delivered(turn_context.activity)  # only once the turn is done
 
-    async def on_message_activity(self, turn_context: TurnContext):
+    async def on_message_activity(self, turn_context: TurnContext) -> None:
         await self.channel.on_message(turn_context)
 
-    async def on_teams_members_added_dispatch(self, members_added, team_info, turn_context: TurnContext):
+    async def on_teams_members_added_dispatch(self, members_added: list[ChannelAccount], team_info: Any,
+                                              turn_context: TurnContext) -> None:
         await self.channel.on_members_added(members_added, turn_context)
 
-    async def on_members_added_activity(self, members_added, turn_context: TurnContext):  # Emulator
+    async def on_members_added_activity(self, members_added: list[ChannelAccount], turn_context: TurnContext) -> None:  # Emulator
         await self.channel.on_members_added(members_added, turn_context)
 
     async def on_invoke_activity(self, turn_context: TurnContext) -> InvokeResponse:
@@ -342,7 +344,7 @@ class TeamsChannel:
         dev: authentication is off (no app id); replies only to loopback service URLs.
     """
 
-    def __init__(self, engine, settings: TeamsSettings, *, dev: bool = False):
+    def __init__(self, engine: Engine, settings: TeamsSettings, *, dev: bool = False) -> None:
         self.engine, self.settings = engine, settings
         self.dev = dev and not settings.APP_ID
         self.db = engine.db

@@ -70,7 +70,7 @@ class Encoder:
     key = MODEL_SHA256[:16]
     """Names the embeddings this encoder makes (in cache keys and prepared data)."""
 
-    def __init__(self, path: Path):
+    def __init__(self, path: Path) -> None:
         # onnxruntime's Linux wheels carry Microsoft's 1DS telemetry: without this it writes a
         # device id and queued events under ~/.cache/Microsoft and may send them to Microsoft.
         os.environ.setdefault("ORT_DISABLE_TELEMETRY", "1")

@@ -35,7 +35,7 @@ TOP_K = 3
 class Bm25:
     """BM25 (Lucene variant, ``bm25s``) over a list of stemmed documents."""
 
-    def __init__(self, docs: list[list[str]]):
+    def __init__(self, docs: list[list[str]]) -> None:
         import bm25s
         logging.getLogger("bm25s").setLevel(logging.WARNING)  # it logs each index build at DEBUG
         self._bm25 = bm25s.BM25(k1=1.2, b=0.75)
@@ -53,7 +53,7 @@ class Featurizer:
     """Feature rows of a question for one corpus; ``embeddings`` (unit rows of the corpus's
     embedded documents) or None for words alone."""
 
-    def __init__(self, corpus: Corpus, embeddings: np.ndarray | None):
+    def __init__(self, corpus: Corpus, embeddings: np.ndarray | None) -> None:
         self.corpus = corpus
         self.docs_bm25 = Bm25(corpus.docs)
         self.describe_bm25 = Bm25(corpus.describe_docs)

@@ -137,7 +137,7 @@ class Matcher:
     ``bench/compare_matchers.py`` can measure the alternatives; the defaults are the choice.
     """
 
-    def __init__(self, tset: TopicSet, **options):
+    def __init__(self, tset: TopicSet, **options) -> None:
         plan = fit_plan(tset, **options)
         self.pack_id = tset.pack_id
         self.topics: dict[str, Topic] = {t.id: t for t in tset.topics}

@@ -63,7 +63,7 @@ def uk_spelling(word: str) -> str:
 class Analyzer:
     """Turns text into the words and stemmed terms the index uses."""
 
-    def __init__(self, synonyms: dict[str, str]):
+    def __init__(self, synonyms: dict[str, str]) -> None:
         phrases = sorted(synonyms, key=len, reverse=True)
         self._synonyms = {p.lower(): synonyms[p].lower() for p in phrases}
         self._synonym_re = (re.compile(r"(?<![\w'-])(" + "|".join(re.escape(p) for p in self._synonyms)

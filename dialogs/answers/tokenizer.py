@@ -71,7 +71,7 @@ def _split(text: str) -> list[str]:
 class WordPieceTokenizer:
     """Token ids for the model: ``[CLS]`` pieces ``[SEP]``, at most ``max_length`` in all."""
 
-    def __init__(self, path: Path = TOKENIZER_FILE, max_length: int = 128):
+    def __init__(self, path: Path = TOKENIZER_FILE, max_length: int = 128) -> None:
         spec = json.loads(path.read_text(encoding="utf-8"))
         model = spec["model"]
         if model.get("type") != "WordPiece" or spec.get("normalizer", {}).get("type") != "BertNormalizer":

@@ -13,7 +13,6 @@ How a row is hashed (version ``infoshare-audit-v1``):
 from __future__ import annotations
 
 import hashlib
-import importlib
 import json
 import sqlite3
 from dataclasses import dataclass, field
@@ -26,6 +25,7 @@ import sqlite_utils
 
 from content.loader import OUTCOMES  # noqa: F401  (the outcomes a row may hold: said once, by the content)
 from storage.db import db_lock, transaction
+from storage.redact import redact
 
 LONDON = ZoneInfo("Europe/London")
 GENESIS = "0" * 64
@@ -298,28 +298,17 @@ def chain_row(fields: dict[str, Any], seq: int, prev_hash: str, recorded_at: dat
 
 # --- appending ------------------------------------------------------------------------------
 
-def _redactor():
-    """``storage.redact.redact`` if that module exists, else None (it is written separately)."""
-    try:
-        module = importlib.import_module("storage.redact")
-    except ModuleNotFoundError as exc:
-        if exc.name in ("storage.redact",):
-            return None
-        raise
-    return getattr(module, "redact", None)
-
-
-def _redact_value(value: Any, redact, removed: dict[str, int]) -> Any:
+def _redact_value(value: Any, removed: dict[str, int]) -> Any:
     if isinstance(value, str):
         result = redact(value)
-        for kind, n in (getattr(result, "removed", None) or {}).items():
+        for kind, n in result.removed.items():
             if n:
                 removed[kind] = removed.get(kind, 0) + int(n)
         return result.text
     if isinstance(value, list):
-        return [_redact_value(v, redact, removed) for v in value]
+        return [_redact_value(v, removed) for v in value]
     if isinstance(value, dict):
-        return {k: _redact_value(v, redact, removed) for k, v in value.items()}
+        return {k: _redact_value(v, removed) for k, v in value.items()}
     return value
 
 
@@ -348,12 +337,10 @@ def _clean(row: dict[str, Any]) -> dict[str, Any]:
         raise InvalidDecision("record must be a dict")
     if kind == "left_without_recording" and not str(record.get("reason") or "").strip():
         raise InvalidDecision("leaving without recording needs a reason (record['reason'])")
-    redact = _redactor()
-    if redact is not None:
-        removed: dict[str, int] = {}
-        record = {k: _redact_value(v, redact, removed) for k, v in record.items()}
-        if removed:
-            record["redacted_at_store"] = dict(sorted(removed.items()))
+    removed: dict[str, int] = {}
+    record = {k: _redact_value(v, removed) for k, v in record.items()}
+    if removed:
+        record["redacted_at_store"] = dict(sorted(removed.items()))
     try:
         canonical_json(record)
     except (TypeError, ValueError) as exc:
@@ -388,7 +375,7 @@ def append_decision(db: sqlite_utils.Database, row: dict[str, Any], now: datetim
     ``row`` has ``user_id``, ``channel``, ``conversation_id``, ``pack_id``, ``pack_version``,
     ``answers`` (``[[node_id, answer], ...]``), ``outcome``, ``record`` (a dict) and ``kind``
     (``"decision"`` or ``"left_without_recording"``, which needs ``record["reason"]``).
-    Free text in ``record`` is run through ``storage.redact`` (when present) before storage.
+    Free text in ``record`` is run through ``storage.redact`` before storage.
     ``seq``, ``ref``, ``recorded_at``, ``prev_hash`` and ``hash`` are assigned here.
 
     Raises:

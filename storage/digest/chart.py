@@ -31,7 +31,7 @@ _FONT = {  # 3x5 glyphs, rows top to bottom
 
 
 class _Canvas:
-    def __init__(self, width: int, height: int):
+    def __init__(self, width: int, height: int) -> None:
         self.w, self.h = width, height
         self.px = bytearray(b"\xff" * (width * height * 3))
 
@@ -44,7 +44,7 @@ class _Canvas:
             start = (yy * self.w + x0) * 3
             self.px[start:start + len(line)] = line
 
-    def text(self, x: int, y: int, s: str, colour=(40, 40, 40), scale: int = 2) -> int:
+    def text(self, x: int, y: int, s: str, colour: tuple[int, int, int] = (40, 40, 40), scale: int = 2) -> int:
         for ch in s.upper():
             glyph = _FONT.get(ch, _FONT[" "])
             for i, bit in enumerate(glyph):
