@@ -1,6 +1,7 @@
 """Benchmark: signed Slack button clicks per second against ``infoshare serve``, beside a bare aiohttp handler.
 
     python bench/bench_slack.py [--conversations 50] [--clicks 40] [--seconds 60] [--think 0] [--db-dir /dev/shm]
+    python bench/bench_slack.py --rounds 10 --conversations 20 --clicks 20   # paired: decides the targets
 
 Three servers run as subprocesses on 127.0.0.1, one after the other, under the same load:
 
@@ -157,7 +158,8 @@ async def user_loop(http: aiohttp.ClientSession, url: str, api: MockAPI | None, 
     done = 0
     if api is not None and template is None:
         body = urlencode({"team_id": "T1", "channel_id": dm, "user_id": user, "command": "/infoshare",
-                          "text": "start hmg-2018", "response_url": "http://127.0.0.1:9/unused", "trigger_id": "t"})
+                          "text": "start hmg-2018", "response_url": "http://127.0.0.1:9/unused",
+                          "trigger_id": uuid.uuid4().hex})  # Slack's trigger ids are unique (a repeat is processed once)
         async with http.post(url, data=body, headers=signed(body)) as r:
             assert r.status == 200, r.status
         ts, blocks = await asyncio.wait_for(api.queue(dm).get(), 10)
@@ -183,7 +185,7 @@ async def user_loop(http: aiohttp.ClientSession, url: str, api: MockAPI | None, 
 
 
 async def run_load(port: int, api: MockAPI | None, conversations: int, clicks: int, seconds: float,
-                   template: list | None, think: float = 0.0) -> dict:
+                   template: list | None, think: float = 0.0, first_user: int = 0) -> dict:
     url = f"http://127.0.0.1:{port}/slack/events"
     acks: list[float] = []
     ends: list[float] = []
@@ -193,7 +195,7 @@ async def run_load(port: int, api: MockAPI | None, conversations: int, clicks: i
         t0, own0 = time.perf_counter(), time.process_time()
         deadline = time.monotonic() + seconds
         counts = await asyncio.gather(*(user_loop(http, url, api, i, clicks, deadline, acks, ends, template, think)
-                                        for i in range(conversations)))
+                                        for i in range(first_user, first_user + conversations)))
         elapsed, own = time.perf_counter() - t0, time.process_time() - own0
     n = sum(counts)
     return {"clicks": n, "seconds": elapsed, "per_second": n / elapsed, "load_cpu_ms": own * 1000 / max(n, 1),
@@ -272,6 +274,71 @@ async def bench(args) -> None:
                                                     f"http://127.0.0.1:{mock_port}/"], port, api, template)
     await runner.cleanup()
     report(results, args)
+
+
+async def bench_rounds(args) -> None:
+    """``--rounds R``: infoshare and the Bolt floor both started once, then loaded in turn, R
+    rounds of short bursts, the order swapped every round. The machine's drift (other work on
+    the shared cores) then falls on both alike, and each round gives a paired ratio; the median
+    and spread of those are reported. (The bare handler is left out: its figure does not enter
+    issue 13's targets.)"""
+    api = MockAPI()
+    mock_app = web.Application()
+    mock_app.router.add_route("*", "/{method}", api.handle)
+    runner = web.AppRunner(mock_app, access_log=None)
+    await runner.setup()
+    mock_port = free_port()
+    await web.TCPSite(runner, "127.0.0.1", mock_port).start()
+    rows: dict[str, list[dict]] = {"infoshare serve (Slack)": [], "Bolt floor (ack + update)": []}
+    with tempfile.TemporaryDirectory(dir=args.db_dir) as tmp:
+        args.commit_ms = commit_ms(tmp)
+        env = {**os.environ, "SLACK_BOT_TOKEN": TOKEN, "SLACK_SIGNING_SECRET": SECRET,
+               "INFOSHARE_SLACK_API_URL": f"http://127.0.0.1:{mock_port}/", "INFOSHARE_CONFIG": "",
+               "PYTHONPATH": str(ROOT)}
+        env.pop("SLACK_APP_TOKEN", None)
+        ours_port, floor_port = free_port(), free_port()
+        servers = {
+            "infoshare serve (Slack)": (ours_port, [sys.executable, "-m", "bot", "serve", "--host", "127.0.0.1",
+                                                    "--port", str(ours_port), "--db", str(Path(tmp) / "bench.db")]),
+            "Bolt floor (ack + update)": (floor_port, [sys.executable, __file__, "--serve-floor", str(floor_port),
+                                                       f"http://127.0.0.1:{mock_port}/"]),
+        }
+        procs = {name: subprocess.Popen(argv, cwd=tmp, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+                 for name, (_port, argv) in servers.items()}
+        try:
+            for name, (port, _argv) in servers.items():
+                await wait_healthy(port, procs[name], "/healthz")
+            for r in range(args.rounds):
+                order = list(servers) if r % 2 == 0 else list(reversed(servers))
+                for name in order:
+                    ours = name.startswith("infoshare")
+                    template = None if ours else (api.first_blocks or SAMPLE_BLOCKS)
+                    cpu = cpu_seconds(procs[name].pid)
+                    res = await run_load(servers[name][0], api, args.conversations, args.clicks, args.seconds,
+                                         template, args.think, first_user=r * args.conversations)  # new users: new DMs
+                    setup = args.conversations if ours else 0  # each burst's /infoshare start, not a click
+                    res["cpu_ms"] = (cpu_seconds(procs[name].pid) - cpu) * 1000 / (res["clicks"] + setup)
+                    rows[name].append(res)
+        finally:
+            for proc in procs.values():
+                stop(proc)
+    await runner.cleanup()
+    ours, floor = rows["infoshare serve (Slack)"], rows["Bolt floor (ack + update)"]
+    ratios = [a["per_second"] / b["per_second"] for a, b in zip(ours, floor)]
+    owns = [a["cpu_ms"] - b["cpu_ms"] for a, b in zip(ours, floor)]
+    print(f"machine: {platform.platform()}, {os.cpu_count()} CPUs, Python {platform.python_version()}")
+    print(f"{args.rounds} rounds, each a burst of {args.conversations} conversations x {args.clicks} clicks on "
+          f"infoshare and on the Bolt floor in turn (order swapped every round); one SQLite commit "
+          f"{args.commit_ms:.2f} ms median")
+    for name, rs in rows.items():
+        print(f"{name:28} clicks/s median {statistics.median(x['per_second'] for x in rs):6.0f} "
+              f"(range {min(x['per_second'] for x in rs):.0f}-{max(x['per_second'] for x in rs):.0f}), "
+              f"CPU/click median {statistics.median(x['cpu_ms'] for x in rs):.2f} ms, "
+              f"ack p99 median {statistics.median(x['ack_p99'] for x in rs):.1f} ms")
+    share, own = statistics.median(ratios), statistics.median(owns)
+    print(f"infoshare / Bolt floor, paired by round: median {share:.2f} (range {min(ratios):.2f}-{max(ratios):.2f}; "
+          f"issue 13's target >= 0.80: {'met' if share >= 0.8 else 'NOT met'}); own CPU a click: median "
+          f"{own:.2f} ms (range {min(owns):.2f}-{max(owns):.2f}; target <= 0.50: {'met' if own <= 0.5 else 'NOT met'})")
 
 
 SAMPLE_BLOCKS = [{"type": "header", "text": {"type": "plain_text", "text": "Question 1"}},
@@ -364,6 +431,9 @@ def main() -> None:
     ap.add_argument("--db-dir", default=None,
                     help="where the server's SQLite file goes (default: the system temp dir); /dev/shm takes "
                          "the disk's fsync time out of the figures")
+    ap.add_argument("--rounds", type=int, default=0,
+                    help="paired mode: infoshare and the Bolt floor both running, loaded in turn for this many "
+                         "rounds of --clicks each (order swapped every round); reports the median paired ratio")
     ap.add_argument("--serve-bare", type=int, default=None, help=argparse.SUPPRESS)
     ap.add_argument("--serve-floor", nargs=2, default=None, help=argparse.SUPPRESS)
     args = ap.parse_args()
@@ -373,7 +443,7 @@ def main() -> None:
     if args.serve_bare:
         serve_bare(args.serve_bare)
         return
-    asyncio.run(bench(args))
+    asyncio.run(bench_rounds(args) if args.rounds else bench(args))
 
 
 if __name__ == "__main__":
