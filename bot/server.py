@@ -35,15 +35,19 @@ CHANNELS = web.AppKey("channels", Channels)
 
 
 async def healthz(request: web.Request) -> web.Response:
-    """200 with which channels are on, and whether every pack's answers are built yet
-    (``preparing`` while ``serve`` builds them in the background at start)."""
+    """200 with which channels are on, whether every pack's answers are built yet
+    (``preparing`` while ``serve`` builds them in the background at start) and, with Teams on,
+    whether its token signing keys are held (``fetching`` until then: Teams answers 503)."""
     from content.loader import pack_ids
     from dialogs.answers import is_ready
     channels = request.app[CHANNELS]
     ready = all(is_ready(p) for p in pack_ids())
-    return web.json_response({"status": "ok", "slack": channels.slack is not None,
-                              "teams": channels.teams is not None,
-                              "answers": "ready" if ready else "preparing"})
+    body = {"status": "ok", "slack": channels.slack is not None, "teams": channels.teams is not None,
+            "answers": "ready" if ready else "preparing"}
+    if channels.teams is not None:
+        keys = channels.teams.keys
+        body["teams_keys"] = "not used (--dev)" if keys is None else ("ready" if keys.ready else "fetching")
+    return web.json_response(body)
 
 
 class TypeOnly(logging.Filter):

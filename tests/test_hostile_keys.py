@@ -124,6 +124,7 @@ async def test_a_hung_key_endpoint_never_slows_slack_or_healthz_and_teams_fails_
     t0 = time.monotonic()
     async with client.get("/healthz") as resp:
         assert resp.status == 200
+        assert (await resp.json())["teams_keys"] == "fetching"  # an operator can see why Teams answers 503
     resp = await SlackUser(client, slack_api, user="U0KEYS001").command("start hmg-2018")
     assert resp.status == 200
     assert time.monotonic() - t0 < 1.0
@@ -146,6 +147,8 @@ async def test_once_the_keys_are_fetched_a_signed_token_is_accepted_and_a_forged
         await asyncio.sleep(0.1)
     assert status == 201
     assert connector.messages(), "the accepted activity got no reply"
+    async with client.get("/healthz") as resp:
+        assert (await resp.json())["teams_keys"] == "ready"
     other = rsa.generate_private_key(public_exponent=65537, key_size=2048)
     forged = endpoint.token(connector.url, key=other)  # the right key id, the wrong key
     unknown = endpoint.token(connector.url, key=other, kid="not-published")
