@@ -230,7 +230,8 @@ def stop(proc: subprocess.Popen) -> None:
         proc.kill()
 
 
-async def bench(args) -> None:
+async def start_mock_api() -> tuple[MockAPI, web.AppRunner, int]:
+    """The mock Slack Web API on a free local port: the API, its runner (to clean up) and the port."""
     api = MockAPI()
     mock_app = web.Application()
     mock_app.router.add_route("*", "/{method}", api.handle)
@@ -238,13 +239,24 @@ async def bench(args) -> None:
     await runner.setup()
     mock_port = free_port()
     await web.TCPSite(runner, "127.0.0.1", mock_port).start()
+    return api, runner, mock_port
+
+
+def server_env(mock_port: int) -> dict[str, str]:
+    """The environment a server under test runs in: Slack's settings, its Web API on the mock."""
+    env = {**os.environ, "SLACK_BOT_TOKEN": TOKEN, "SLACK_SIGNING_SECRET": SECRET,
+           "INFOSHARE_SLACK_API_URL": f"http://127.0.0.1:{mock_port}/", "INFOSHARE_CONFIG": "",
+           "PYTHONPATH": str(ROOT)}
+    env.pop("SLACK_APP_TOKEN", None)
+    return env
+
+
+async def bench(args) -> None:
+    api, runner, mock_port = await start_mock_api()
     results = {}
     with tempfile.TemporaryDirectory(dir=args.db_dir) as tmp:
         args.commit_ms = commit_ms(tmp)
-        env = {**os.environ, "SLACK_BOT_TOKEN": TOKEN, "SLACK_SIGNING_SECRET": SECRET,
-               "INFOSHARE_SLACK_API_URL": f"http://127.0.0.1:{mock_port}/", "INFOSHARE_CONFIG": "",
-               "PYTHONPATH": str(ROOT)}
-        env.pop("SLACK_APP_TOKEN", None)
+        env = server_env(mock_port)
 
         async def measure(name: str, argv: list[str], port: int, api_: MockAPI | None, template: list | None,
                           setup: int = 0) -> list | None:
@@ -282,20 +294,11 @@ async def bench_rounds(args) -> None:
     the shared cores) then falls on both alike, and each round gives a paired ratio; the median
     and spread of those are reported. (The bare handler is left out: its figure does not enter
     issue 13's targets.)"""
-    api = MockAPI()
-    mock_app = web.Application()
-    mock_app.router.add_route("*", "/{method}", api.handle)
-    runner = web.AppRunner(mock_app, access_log=None)
-    await runner.setup()
-    mock_port = free_port()
-    await web.TCPSite(runner, "127.0.0.1", mock_port).start()
+    api, runner, mock_port = await start_mock_api()
     rows: dict[str, list[dict]] = {"infoshare serve (Slack)": [], "Bolt floor (ack + update)": []}
     with tempfile.TemporaryDirectory(dir=args.db_dir) as tmp:
         args.commit_ms = commit_ms(tmp)
-        env = {**os.environ, "SLACK_BOT_TOKEN": TOKEN, "SLACK_SIGNING_SECRET": SECRET,
-               "INFOSHARE_SLACK_API_URL": f"http://127.0.0.1:{mock_port}/", "INFOSHARE_CONFIG": "",
-               "PYTHONPATH": str(ROOT)}
-        env.pop("SLACK_APP_TOKEN", None)
+        env = server_env(mock_port)
         ours_port, floor_port = free_port(), free_port()
         servers = {
             "infoshare serve (Slack)": (ours_port, [sys.executable, "-m", "bot", "serve", "--host", "127.0.0.1",
