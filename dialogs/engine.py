@@ -25,7 +25,6 @@ import uuid
 from dataclasses import dataclass, field
 from typing import Any, Callable
 
-import sqlite_utils
 
 from content.loader import DEFAULT_PACK, UnknownPack, load_pack, pack_ids
 from dialogs.events import Choice, Event, Reply
@@ -36,7 +35,7 @@ from dialogs.record_form import RecordForm
 from dialogs.text import MAX_TEXT, clean_event, too_long
 from dialogs.walk import Walk, WalkModel, get_walk
 from storage import conversations
-from storage.db import db_lock, open_db, transaction  # noqa: F401  (open_db: doctest)
+from storage.db import Database, db_lock, open_db, transaction  # noqa: F401  (open_db: doctest)
 
 _NOT_NOW = {
     "record": "There is no outcome to record yet.",
@@ -101,13 +100,13 @@ class Engine:
     """Handles events for every conversation; one per process, shared by all channels.
 
     Args:
-        db: the SQLite database (``storage.db.open_db``).
+        db: the store, SQLite or PostgreSQL (``storage.db.open_db``).
         contacts: deployment settings keyed by contact id (phone numbers, teams to ask).
         default_pack: the pack a walk uses when none is named.
         is_lead: ``is_lead(channel, user_id)`` decides who may see digests.
     """
 
-    def __init__(self, db: sqlite_utils.Database, contacts: dict[str, str] | None = None,
+    def __init__(self, db: Database, contacts: dict[str, str] | None = None,
                  default_pack: str = DEFAULT_PACK,
                  is_lead: Callable[[str, str], bool] | None = None,
                  digest_stale_after_days: int | None = None) -> None:

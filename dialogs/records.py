@@ -2,11 +2,11 @@
 
 ``bot/`` never imports ``storage`` (a test checks it): a conversation's turn goes through the
 :class:`~dialogs.engine.Engine`, and everything else the channels, the jobs and the command line
-need of the SQLite store is named here, once, as channel-neutral functions. Nothing here knows
+need of the store (SQLite or PostgreSQL) is named here, once, as channel-neutral functions. Nothing here knows
 Slack or Teams; each name is the storage function of the same meaning, unchanged.
 
 ================  ==========================================================================
-the database      :func:`open_db`, :func:`default_db_path`, :class:`DatabaseProblem`,
+the database      :func:`open_db`, :func:`default_db_path`, :class:`DatabaseProblem`, :func:`ping`,
                   :func:`db_lock` (one writer at a time), :class:`GroupCommit` (turns sharing
                   a commit)
 deliveries        :func:`was_seen`, :func:`seen_event` (a redelivered event is processed
@@ -40,7 +40,7 @@ from __future__ import annotations
 from storage.audit import (PurgeError, count_purgeable, my_decisions, purge, purge_cutoff, rebuild_counts,
                            verify_chain)
 from storage.conversations import forget_events, seen_event, was_seen
-from storage.db import DatabaseProblem, GroupCommit, db_lock, default_db_path, open_db
+from storage.db import Database, DatabaseProblem, GroupCommit, db_lock, default_db_path, open_db, ping
 from storage.digest import (OUTCOME_LABELS, REASONS_SCANNED, DigestError, build_digest, local_time,
                             outcomes_chart_png, period_title, render_csv, render_markdown, signed, stale_line,
                             user_markdown, verification_line, verify_apart)
@@ -50,7 +50,7 @@ from storage.references import (UnknownReference, forget_card, get_card, get_ref
 from storage.references import ensure_schema as ensure_references
 
 __all__ = [
-    "open_db", "default_db_path", "DatabaseProblem", "db_lock", "GroupCommit",
+    "open_db", "default_db_path", "Database", "DatabaseProblem", "db_lock", "GroupCommit", "ping",
     "was_seen", "seen_event", "forget_events",
     "ensure_references", "save_reference", "get_reference", "UnknownReference", "save_card", "get_card",
     "forget_card",

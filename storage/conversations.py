@@ -18,24 +18,20 @@ import json
 from datetime import datetime, timedelta, timezone
 from typing import Any
 
-import sqlite_utils
-
-from storage.db import open_db, transaction  # noqa: F401  (open_db for the doctest)
+from storage.db import Database, open_db, transaction  # noqa: F401  (open_db for the doctest)
+from storage.migrations import migrate
 
 
 class ConcurrentUpdate(RuntimeError):
     """Another turn saved this conversation first; the caller reloads and treats its event as stale."""
 
 
-def ensure_schema(db: sqlite_utils.Database) -> None:
-    db.execute("""create table if not exists conversations (
-        id text primary key, state text not null, version integer not null, updated_at text not null)""")
-    db.execute("""create table if not exists processed_events (
-        key text primary key, seen_at text not null)""")
-    db.execute("create index if not exists processed_events_seen_at on processed_events (seen_at)")
+def ensure_schema(db: Database) -> None:
+    """The store's tables are in place (:func:`storage.migrations.migrate`)."""
+    migrate(db)
 
 
-def load_state(db: sqlite_utils.Database, conv_id: str) -> tuple[dict[str, Any] | None, int]:
+def load_state(db: Database, conv_id: str) -> tuple[dict[str, Any] | None, int]:
     """The saved state and its version, or ``(None, 0)`` for a new conversation."""
     row = db.execute("select state, version from conversations where id = ?", [conv_id]).fetchone()
     if row is None:
@@ -43,7 +39,7 @@ def load_state(db: sqlite_utils.Database, conv_id: str) -> tuple[dict[str, Any] 
     return json.loads(row[0]), row[1]
 
 
-def save_state(db: sqlite_utils.Database, conv_id: str, state: dict[str, Any], expected_version: int) -> int:
+def save_state(db: Database, conv_id: str, state: dict[str, Any], expected_version: int) -> int:
     """Save ``state`` if nobody saved since ``expected_version``; returns the new version.
 
     The engine calls it inside the turn's transaction, which also holds the turn's delivery key
@@ -54,8 +50,8 @@ def save_state(db: sqlite_utils.Database, conv_id: str, state: dict[str, Any], e
     doc = json.dumps(state, separators=(",", ":"), sort_keys=True)
     with transaction(db) as conn:
         if expected_version == 0:
-            cur = conn.execute("insert or ignore into conversations (id, state, version, updated_at) "
-                               "values (?, ?, 1, ?)", [conv_id, doc, now])
+            cur = conn.execute("insert into conversations (id, state, version, updated_at) "
+                               "values (?, ?, 1, ?) on conflict do nothing", [conv_id, doc, now])
         else:
             cur = conn.execute("update conversations set state = ?, version = version + 1, updated_at = ? "
                                "where id = ? and version = ?", [doc, now, conv_id, expected_version])
@@ -64,27 +60,30 @@ def save_state(db: sqlite_utils.Database, conv_id: str, state: dict[str, Any], e
     return expected_version + 1
 
 
-def was_seen(db: sqlite_utils.Database, key: str) -> bool:
+_CLAIM = "insert into processed_events (key, seen_at) values (?, ?) on conflict do nothing"
+
+
+def was_seen(db: Database, key: str) -> bool:
     """True if the delivery key was remembered before (changes nothing)."""
     return db.execute("select 1 from processed_events where key = ?", [key]).fetchone() is not None
 
 
-def claim_event(db: sqlite_utils.Database, key: str) -> bool:
+def claim_event(db: Database, key: str) -> bool:
     """Remember a delivery key inside the caller's transaction; False if it was there already.
 
     The engine claims a turn's key first, in the turn's transaction: the key commits with the
     turn's writes, or is undone with them (so a turn that fails is processed when redelivered).
     """
     now = datetime.now(timezone.utc).isoformat(timespec="seconds")
-    cur = db.conn.execute("insert or ignore into processed_events (key, seen_at) values (?, ?)", [key, now])
+    cur = db.conn.execute(_CLAIM, [key, now])
     return cur.rowcount == 1
 
 
-def seen_event(db: sqlite_utils.Database, key: str) -> bool:
+def seen_event(db: Database, key: str) -> bool:
     """Remember a delivery key (event id, action on a message, activity id); True if seen before."""
     now = datetime.now(timezone.utc).isoformat(timespec="seconds")
     with transaction(db) as conn:
-        cur = conn.execute("insert or ignore into processed_events (key, seen_at) values (?, ?)", [key, now])
+        cur = conn.execute(_CLAIM, [key, now])
     return cur.rowcount == 0
 
 
@@ -93,7 +92,7 @@ EVENT_KEY_DAYS = 7
 older message is refused anyway by its token (the engine's stale check)."""
 
 
-def forget_events(db: sqlite_utils.Database, older_than_days: int = EVENT_KEY_DAYS,
+def forget_events(db: Database, older_than_days: int = EVENT_KEY_DAYS,
                   now: datetime | None = None) -> int:
     """Delete delivery keys seen more than ``older_than_days`` ago; returns how many."""
     cutoff = ((now or datetime.now(timezone.utc)) - timedelta(days=older_than_days)).isoformat(timespec="seconds")

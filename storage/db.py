@@ -1,11 +1,18 @@
-"""Open the SQLite database with the settings every writer relies on.
+"""Open the store, SQLite (the embedded default) or PostgreSQL (several replicas), with the
+settings every writer relies on.
+
+``INFOSHARE_DB`` / ``--db`` name it: a path or ``sqlite:///path`` is a SQLite file; a URL
+``postgresql://user@host:port/db`` is a PostgreSQL database (:mod:`storage.postgres`). Both
+give the same small surface (``db.execute``, ``db.conn``, :class:`transaction`); the storage
+modules write SQL once, in the syntax both share, and ask :func:`dialect` where they differ.
 
 **The locking rule.** Every storage function that writes owns its transaction (:class:`transaction`:
 ``BEGIN IMMEDIATE`` ... ``COMMIT``), and a caller that needs several writes to stand or fall
 together wraps them in one more: the inner ones then nest as savepoints. The engine does that
 for a whole turn (the delivery key, the conversation's state, an audit append, a content gap:
-one commit), and :class:`GroupCommit` for a batch of turns. Threads share a connection only
-under :func:`db_lock`, taken before any conversation's own lock.
+one commit), and :class:`GroupCommit` for a batch of turns. Threads share a SQLite connection
+only under :func:`db_lock`, taken before any conversation's own lock; on PostgreSQL each
+transaction has a pooled connection of its own and :func:`db_lock` holds nothing.
 
 Example:
     >>> db = open_db(":memory:")
@@ -19,8 +26,9 @@ import os
 import sqlite3
 import threading
 from concurrent.futures import Future
+from contextlib import contextmanager
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any, Callable, Iterator
 
 import sqlite_utils
 
@@ -35,23 +43,35 @@ def default_db_path() -> str:
     return os.environ.get("INFOSHARE_DB") or DEFAULT_DB
 
 
+Database = Any
+"""What :func:`open_db` returns: a ``sqlite_utils.Database`` or a :class:`storage.postgres.PgDatabase`."""
+
+
 class DatabaseProblem(Exception):
-    """The database file cannot be used as it is: the message names the file and what is wrong."""
+    """The database cannot be used as it is: the message names the file or server and what is wrong."""
+
+
+def is_postgres_url(target: str) -> bool:
+    return target.split("://", 1)[0].lower() in ("postgresql", "postgres") and "://" in target
 
 
 def sqlite_path(target: str) -> str:
     """The SQLite file a ``--db`` / ``INFOSHARE_DB`` value names: a plain path, or a URL
-    ``sqlite:///relative/path`` or ``sqlite:////absolute/path``. Any other URL (``postgresql://``
-    ...) is refused with :class:`DatabaseProblem`: this version stores only in SQLite, and a URL
-    must never become a file of that name."""
+    ``sqlite:///relative/path`` or ``sqlite:////absolute/path``. Any other URL scheme is refused
+    with :class:`DatabaseProblem` (``postgresql://`` is opened by :func:`open_db`, never here):
+    a URL must never become a file of that name."""
     if target.startswith("sqlite:///"):
         return target[len("sqlite:///"):] or ":memory:"
     scheme = target.split(":", 1)[0].lower() if "://" in target else ""
     if scheme:
-        hint = " (PostgreSQL for several replicas is planned)" if scheme.startswith("postgres") else ""
-        raise DatabaseProblem(f"{scheme}://...: this version stores its record only in SQLite{hint}; "
-                              f"give a file path or sqlite:///path")
+        raise DatabaseProblem(f"{scheme}://...: not a database this version knows; give a file path, "
+                              f"sqlite:///path or postgresql://user@host:port/db")
     return target
+
+
+def dialect(db: Database) -> str:
+    """``"sqlite"`` or ``"postgresql"``: which SQL a storage function speaks to ``db``."""
+    return getattr(db, "dialect", "sqlite")
 
 
 def _check_path(path: str) -> None:
@@ -66,14 +86,22 @@ def _check_path(path: str) -> None:
         raise DatabaseProblem(f"{path}: cannot create the file, its folder is not writable")
 
 
-def open_db(path: str | os.PathLike[str] | None = None, readonly: bool = False) -> sqlite_utils.Database:
-    """Open (creating if needed) the database with WAL, ``synchronous=FULL`` and a busy timeout.
+def open_db(path: str | os.PathLike[str] | None = None, readonly: bool = False) -> Database:
+    """Open the store ``path`` names (default :func:`default_db_path`).
 
+    SQLite: the file is created if needed, with WAL, ``synchronous=FULL`` and a busy timeout.
     The connection runs in autocommit mode (``isolation_level=None``): every write that must be
     atomic is wrapped in an explicit ``BEGIN IMMEDIATE`` ... ``COMMIT`` by the caller
     (see :func:`transaction`).
+
+    PostgreSQL (``postgresql://...``): a pool of connections (:mod:`storage.postgres`); the
+    server's own settings make commits durable. ``readonly`` opens it as any other reader.
     """
-    path = sqlite_path(str(path or default_db_path()))
+    target = str(path or default_db_path())
+    if is_postgres_url(target):
+        from storage.postgres import PgDatabase, pool_settings
+        return PgDatabase(target, **pool_settings())
+    path = sqlite_path(target)
     if path != ":memory:" and not readonly:
         _check_path(path)
     try:
@@ -95,6 +123,7 @@ def open_db(path: str | os.PathLike[str] | None = None, readonly: bool = False) 
         raise DatabaseProblem(f"{path}: {_plain_reason(exc)}") from None
     db = sqlite_utils.Database(conn)
     db.lock = threading.RLock()  # type: ignore[attr-defined]
+    db.dialect = "sqlite"  # type: ignore[attr-defined]
     return db
 
 
@@ -109,8 +138,9 @@ def _plain_reason(exc: sqlite3.DatabaseError) -> str:
     return text
 
 
-def db_lock(db: sqlite_utils.Database) -> threading.RLock:
-    """The lock that serialises use of this connection between threads (see :class:`transaction`)."""
+def db_lock(db: Database) -> threading.RLock:
+    """The lock that serialises use of this connection between threads (see :class:`transaction`);
+    on PostgreSQL a lock that holds nothing (each transaction has its own connection)."""
     lock = getattr(db, "lock", None)
     if lock is None:
         lock = db.lock = threading.RLock()  # type: ignore[attr-defined]
@@ -125,11 +155,20 @@ class transaction:
 
     Inside another transaction it is a savepoint: the engine runs a whole turn in one transaction
     (state, audit append and delivery key together), and the writes inside it nest.
+
+    On PostgreSQL it is ``BEGIN`` ... ``COMMIT`` on a pooled connection bound to the thread for
+    the block (savepoints inside); ``isolation`` (``"REPEATABLE READ, READ ONLY"``, say) applies
+    there to the outermost block. Either way the block gets the connection to run its SQL on.
     """
 
     _count = 0
 
-    def __init__(self, db: sqlite_utils.Database) -> None:
+    def __new__(cls, db: Database, isolation: str | None = None) -> Any:
+        if dialect(db) == "postgresql":
+            return db.transaction(isolation)
+        return super().__new__(cls)
+
+    def __init__(self, db: Database, isolation: str | None = None) -> None:
         self.conn = db.conn
         self.savepoint: str | None = None
 
@@ -153,6 +192,41 @@ class transaction:
             self.conn.execute("ROLLBACK")
 
 
+@contextmanager
+def snapshot(db: Database) -> Iterator[Any]:
+    """One consistent read over several statements (rows committed meanwhile are not half-seen):
+    a deferred read transaction on SQLite, ``REPEATABLE READ, READ ONLY`` on PostgreSQL."""
+    if dialect(db) == "postgresql":
+        with db.transaction("REPEATABLE READ, READ ONLY") as conn:
+            yield conn
+        return
+    conn = db.conn
+    conn.execute("BEGIN")
+    try:
+        yield conn
+    finally:
+        conn.execute("COMMIT")
+
+
+def table_exists(db: Database, name: str) -> bool:
+    """True if the table ``name`` exists in the store."""
+    sql = ("SELECT 1 FROM information_schema.tables WHERE table_schema = current_schema() AND table_name = ?"
+           if dialect(db) == "postgresql" else "SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = ?")
+    return db.execute(sql, [name]).fetchone() is not None
+
+
+def ping(db: Database) -> str:
+    """'' when the store answers, else the reason (``/healthz``)."""
+    if dialect(db) == "postgresql":
+        return db.ping()
+    try:
+        with db_lock(db):
+            db.execute("SELECT 1").fetchone()
+    except sqlite3.Error as exc:
+        return str(exc)
+    return ""
+
+
 class GroupCommit:
     """One worker thread that runs database work in batches: one transaction, so one durable
     commit (one fsync with ``synchronous=FULL``), for all the work queued while the last batch ran.
@@ -174,7 +248,7 @@ class GroupCommit:
         >>> commits.close()
     """
 
-    def __init__(self, db: sqlite_utils.Database, max_batch: int = 64, name: str = "infoshare-commit") -> None:
+    def __init__(self, db: Database, max_batch: int = 64, name: str = "infoshare-commit") -> None:
         import queue
         self.db, self.max_batch = db, max_batch
         self._queue: queue.SimpleQueue = queue.SimpleQueue()

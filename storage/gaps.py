@@ -20,41 +20,13 @@ from __future__ import annotations
 import json
 from datetime import datetime, timedelta, timezone
 
-import sqlite_utils
-
-from storage.db import transaction
+from storage.db import Database, transaction
+from storage.migrations import migrate
 from storage.redact import redact
 
-SCHEMA = """
-CREATE TABLE IF NOT EXISTS unanswered (
-    id INTEGER PRIMARY KEY,
-    asked_at TEXT NOT NULL,
-    pack_id TEXT NOT NULL,
-    channel TEXT NOT NULL,
-    question TEXT NOT NULL,
-    removed TEXT NOT NULL,
-    name_warning INTEGER NOT NULL,
-    best_topic TEXT,
-    score REAL
-);
-CREATE INDEX IF NOT EXISTS unanswered_asked_at ON unanswered (asked_at);
-CREATE TABLE IF NOT EXISTS topic_counts (
-    day TEXT NOT NULL,
-    pack_id TEXT NOT NULL,
-    topic TEXT NOT NULL,
-    channel TEXT NOT NULL,
-    count INTEGER NOT NULL,
-    PRIMARY KEY (day, pack_id, topic, channel)
-);
-"""
-
-
-def ensure_tables(db: sqlite_utils.Database) -> None:
-    """Create the gap tables if they are missing."""
-    with transaction(db) as conn:
-        for statement in SCHEMA.split(";"):
-            if statement.strip():
-                conn.execute(statement)
+def ensure_tables(db: Database) -> None:
+    """The gap tables are in place (``unanswered`` and ``topic_counts``: :mod:`storage.migrations`)."""
+    migrate(db)
 
 
 def _utc(when: datetime | str | None) -> str:
@@ -68,7 +40,7 @@ def _utc(when: datetime | str | None) -> str:
     return when.astimezone(timezone.utc).isoformat(timespec="seconds")
 
 
-def record_unanswered(db: sqlite_utils.Database, *, pack_id: str, question: str, channel: str,
+def record_unanswered(db: Database, *, pack_id: str, question: str, channel: str,
                       best_topic: str | None, score: float | None,
                       now: datetime | None = None) -> dict:
     """Store a question the bot abstained on, redacted, and return the stored row."""
@@ -87,9 +59,10 @@ def record_unanswered(db: sqlite_utils.Database, *, pack_id: str, question: str,
     with transaction(db) as conn:
         cur = conn.execute(
             "INSERT INTO unanswered (asked_at, pack_id, channel, question, removed, name_warning,"
-            " best_topic, score) VALUES (:asked_at, :pack_id, :channel, :question, :removed,"
-            " :name_warning, :best_topic, :score)", row)
-        row["id"] = cur.lastrowid
+            " best_topic, score) VALUES (?, ?, ?, ?, ?, ?, ?, ?) RETURNING id",
+            [row[k] for k in ("asked_at", "pack_id", "channel", "question", "removed", "name_warning",
+                              "best_topic", "score")])
+        row["id"] = cur.fetchone()[0]
     return _decoded(row)
 
 
@@ -100,7 +73,7 @@ def _decoded(row: dict) -> dict:
     return out
 
 
-def list_unanswered(db: sqlite_utils.Database, since: datetime | str, until: datetime | str) -> list[dict]:
+def list_unanswered(db: Database, since: datetime | str, until: datetime | str) -> list[dict]:
     """Unanswered questions asked at or after ``since`` and before ``until``, oldest first."""
     ensure_tables(db)
     cur = db.execute(
@@ -111,7 +84,7 @@ def list_unanswered(db: sqlite_utils.Database, since: datetime | str, until: dat
     return [_decoded(dict(zip(cols, r))) for r in cur.fetchall()]
 
 
-def record_asked(db: sqlite_utils.Database, *, pack_id: str, topic: str, channel: str,
+def record_asked(db: Database, *, pack_id: str, topic: str, channel: str,
                  now: datetime | None = None) -> int:
     """Count one question answered with ``topic`` (no question text); returns the day's count."""
     ensure_tables(db)
@@ -119,7 +92,7 @@ def record_asked(db: sqlite_utils.Database, *, pack_id: str, topic: str, channel
     with transaction(db) as conn:
         conn.execute(
             "INSERT INTO topic_counts (day, pack_id, topic, channel, count) VALUES (?, ?, ?, ?, 1)"
-            " ON CONFLICT (day, pack_id, topic, channel) DO UPDATE SET count = count + 1",
+            " ON CONFLICT (day, pack_id, topic, channel) DO UPDATE SET count = topic_counts.count + 1",
             [day, pack_id, topic, channel])
         (count,) = conn.execute(
             "SELECT count FROM topic_counts WHERE day = ? AND pack_id = ? AND topic = ? AND channel = ?",
@@ -127,7 +100,7 @@ def record_asked(db: sqlite_utils.Database, *, pack_id: str, topic: str, channel
     return int(count)
 
 
-def topic_counts(db: sqlite_utils.Database, since: datetime | str, until: datetime | str) -> list[dict]:
+def topic_counts(db: Database, since: datetime | str, until: datetime | str) -> list[dict]:
     """How often each topic was asked per pack, on UTC days from ``since`` to ``until`` inclusive."""
     ensure_tables(db)
     cur = db.execute(
@@ -143,7 +116,7 @@ a quarter's digests to show what the content lacks, and no longer, since a redac
 may still say more about a family than anyone needs kept."""
 
 
-def purge_unanswered(db: sqlite_utils.Database, older_than_days: int = UNANSWERED_DAYS,
+def purge_unanswered(db: Database, older_than_days: int = UNANSWERED_DAYS,
                      now: datetime | None = None, dry_run: bool = False) -> int:
     """Delete unanswered questions asked more than ``older_than_days`` ago; returns how many
     (with ``dry_run``, how many would be). Topic counts carry no text and are kept."""

@@ -29,9 +29,8 @@ import json
 from datetime import datetime, timezone
 from typing import Any, Iterable
 
-import sqlite_utils
-
-from storage.db import db_lock, open_db, transaction  # noqa: F401  (open_db: doctest)
+from storage.db import Database, db_lock, open_db, transaction  # noqa: F401  (open_db: doctest)
+from storage.migrations import migrate
 
 
 class UnknownReference(KeyError):
@@ -42,28 +41,24 @@ def _now() -> str:
     return datetime.now(timezone.utc).isoformat(timespec="seconds")
 
 
-def ensure_schema(db: sqlite_utils.Database) -> None:
-    with db_lock(db):
-        db.execute("""create table if not exists conversation_references (
-            channel text not null, key text not null, reference text not null, updated_at text not null,
-            primary key (channel, key))""")
-        db.execute("""create table if not exists live_cards (
-            channel text not null, conversation text not null, activity_id text not null,
-            kind text not null, updated_at text not null, primary key (channel, conversation))""")
+def ensure_schema(db: Database) -> None:
+    """The store's tables are in place (:func:`storage.migrations.migrate`)."""
+    migrate(db)
 
 
-def save_reference(db: sqlite_utils.Database, channel: str, keys: Iterable[str], reference: dict[str, Any]) -> None:
+def save_reference(db: Database, channel: str, keys: Iterable[str], reference: dict[str, Any]) -> None:
     """Store ``reference`` under every non-empty key in ``keys`` (replacing what was there)."""
     doc = json.dumps(reference, separators=(",", ":"), sort_keys=True)
     rows = [(channel, k, doc, _now()) for k in dict.fromkeys(keys) if k]
     if not rows:
         return
     with db_lock(db), transaction(db) as conn:
-        conn.executemany("insert or replace into conversation_references (channel, key, reference, updated_at) "
-                         "values (?, ?, ?, ?)", rows)
+        conn.executemany("insert into conversation_references (channel, key, reference, updated_at) "
+                         "values (?, ?, ?, ?) on conflict (channel, key) do update set "
+                         "reference = excluded.reference, updated_at = excluded.updated_at", rows)
 
 
-def get_reference(db: sqlite_utils.Database, channel: str, key: str) -> dict[str, Any]:
+def get_reference(db: Database, channel: str, key: str) -> dict[str, Any]:
     """The reference stored under ``key``; raises :class:`UnknownReference` when there is none."""
     with db_lock(db):
         row = db.execute("select reference from conversation_references where channel = ? and key = ?",
@@ -73,14 +68,16 @@ def get_reference(db: sqlite_utils.Database, channel: str, key: str) -> dict[str
     return json.loads(row[0])
 
 
-def save_card(db: sqlite_utils.Database, channel: str, conversation: str, activity_id: str, kind: str) -> None:
+def save_card(db: Database, channel: str, conversation: str, activity_id: str, kind: str) -> None:
     """Remember ``activity_id`` as the live card of ``conversation``."""
     with db_lock(db), transaction(db) as conn:
-        conn.execute("insert or replace into live_cards (channel, conversation, activity_id, kind, updated_at) "
-                     "values (?, ?, ?, ?, ?)", [channel, conversation, activity_id, kind, _now()])
+        conn.execute("insert into live_cards (channel, conversation, activity_id, kind, updated_at) "
+                     "values (?, ?, ?, ?, ?) on conflict (channel, conversation) do update set "
+                     "activity_id = excluded.activity_id, kind = excluded.kind, updated_at = excluded.updated_at",
+                     [channel, conversation, activity_id, kind, _now()])
 
 
-def get_card(db: sqlite_utils.Database, channel: str, conversation: str) -> tuple[str, str] | None:
+def get_card(db: Database, channel: str, conversation: str) -> tuple[str, str] | None:
     """``(activity_id, kind)`` of the live card of ``conversation``, or None."""
     with db_lock(db):
         row = db.execute("select activity_id, kind from live_cards where channel = ? and conversation = ?",
@@ -88,7 +85,7 @@ def get_card(db: sqlite_utils.Database, channel: str, conversation: str) -> tupl
     return (row[0], row[1]) if row else None
 
 
-def forget_card(db: sqlite_utils.Database, channel: str, conversation: str) -> None:
+def forget_card(db: Database, channel: str, conversation: str) -> None:
     """The conversation has no live card any more (the decision is finished)."""
     with db_lock(db), transaction(db) as conn:
         conn.execute("delete from live_cards where channel = ? and conversation = ?", [channel, conversation])

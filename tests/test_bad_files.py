@@ -135,12 +135,17 @@ def test_serve_on_a_port_in_use_or_a_host_that_does_not_resolve_is_one_line(tmp_
     one_line_exit_2(out, "no-such-host.invalid", "does not resolve")
 
 
-@pytest.mark.parametrize("url", ["postgresql://infoshare@db.example/infoshare", "postgres://u@h/db",
-                                 "mysql://u@h/db"])
-def test_a_database_url_this_version_cannot_use_is_refused_and_creates_no_file(tmp_path, url):
+@pytest.mark.parametrize("url, words", [
+    ("mysql://u@h/db", ["mysql://", "not a database this version knows", "postgresql://"]),
+    ("postgresql://infoshare:s3cret@no-such-host.invalid/infoshare",
+     ["postgresql://infoshare:***@no-such-host.invalid/infoshare", "no-such-host.invalid"]),
+    ("postgres://u@127.0.0.1:1/db", ["postgres://u@127.0.0.1:1/db", "refused"]),
+])
+def test_a_database_url_that_cannot_be_used_is_one_line_and_creates_no_file(tmp_path, url, words):
     for how in (["chat", "--db", url], ["chat"]):  # --db, or INFOSHARE_DB
         out = infoshare(*how, env={"INFOSHARE_DB": url}, cwd=tmp_path)
-        one_line_exit_2(out, "only in SQLite")
+        one_line_exit_2(out, *words)
+        assert "s3cret" not in out.stderr + out.stdout  # the password is never printed
     assert list(tmp_path.iterdir()) == []  # no file named after the URL
 
 

@@ -13,7 +13,6 @@ import asyncio
 import logging
 from datetime import datetime
 
-import sqlite_utils
 from aiohttp import web
 
 from bot.config import Config
@@ -26,7 +25,7 @@ log = logging.getLogger("infoshare.housekeeping")
 EVERY_SECONDS = 24 * 3600
 
 
-def tidy(db: sqlite_utils.Database, config: Config, now: datetime | None = None) -> dict[str, int]:
+def tidy(db: records.Database, config: Config, now: datetime | None = None) -> dict[str, int]:
     """Delete what is past its time; returns how many of each were deleted."""
     with records.db_lock(db):  # the engine created the tables at start
         return {"delivery_keys": records.forget_events(db, now=now),

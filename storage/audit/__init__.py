@@ -1,4 +1,4 @@
-"""The audit record: an append-only, tamper-evident chain of decisions in SQLite.
+"""The audit record: an append-only, tamper-evident chain of decisions (SQLite or PostgreSQL).
 
 Every decision (share or not) and every conversation left without recording is one row of
 the ``decisions`` table. Each row carries the hash of the row before it (``prev_hash``) and its
@@ -40,7 +40,6 @@ from storage.audit.chain import (
     OUTCOMES,
     PurgeError,
     REF_PREFIX,
-    SCHEMA,
     TRIGGERS,
     VerifyResult,
     append_decision,
@@ -73,7 +72,6 @@ __all__ = [
     "PURGE_BATCH",
     "PurgeError",
     "REF_PREFIX",
-    "SCHEMA",
     "TRIGGERS",
     "VerifyResult",
     "append_decision",

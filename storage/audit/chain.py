@@ -14,17 +14,15 @@ from __future__ import annotations
 
 import hashlib
 import json
-import sqlite3
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from json.encoder import encode_basestring
 from typing import Any, Iterable
 from zoneinfo import ZoneInfo
 
-import sqlite_utils
-
 from content.loader import OUTCOMES  # noqa: F401  (the outcomes a row may hold: said once, by the content)
-from storage.db import db_lock, transaction
+from storage.db import Database, db_lock, dialect, transaction
+from storage.migrations import GUARDS, migrate, repair_guards
 from storage.redact import redact
 
 LONDON = ZoneInfo("Europe/London")
@@ -33,8 +31,8 @@ GENESIS = "0" * 64
 HASH_VERSION = "infoshare-audit-v1"
 KINDS = ("decision", "left_without_recording", "purge")
 REF_PREFIX = "ISD"
-TRIGGERS = ("decisions_append_only_insert", "decisions_no_update", "decisions_no_delete",
-            "decisions_count")
+TRIGGERS = GUARDS["sqlite"]
+"""The guard triggers of a SQLite store (``storage.migrations.GUARDS`` has both engines')."""
 
 _HEAD_COLUMNS = ("seq", "ref", "kind", "recorded_at", "day", "channel", "pack_id",
                  "pack_version", "outcome", "prev_hash", "body_hash")
@@ -78,95 +76,30 @@ class VerifyResult:
                 "problem": self.problem, "warnings": list(self.warnings)}
 
 
-SCHEMA = f"""
-CREATE TABLE IF NOT EXISTS decisions (
-    seq INTEGER PRIMARY KEY AUTOINCREMENT,
-    ref TEXT NOT NULL UNIQUE,
-    kind TEXT NOT NULL,
-    recorded_at TEXT NOT NULL,          -- UTC, 'YYYY-MM-DDTHH:MM:SSZ'
-    day TEXT NOT NULL,                  -- the Europe/London date of recorded_at
-    user_id TEXT,                       -- platform id (Slack U..., Teams AAD id); NULL once purged
-    channel TEXT,
-    conversation_id TEXT,
-    pack_id TEXT,
-    pack_version TEXT,
-    outcome TEXT,
-    answers TEXT,                       -- canonical JSON [[node_id, answer], ...]
-    record TEXT,                        -- canonical JSON object
-    prev_hash TEXT NOT NULL,
-    body_hash TEXT NOT NULL,
-    hash TEXT NOT NULL,
-    purged_by INTEGER                   -- seq of the purge row that emptied the detail
-);
-CREATE INDEX IF NOT EXISTS decisions_by_day
-    ON decisions (day, kind, outcome, pack_id, channel);
-CREATE INDEX IF NOT EXISTS decisions_by_outcome ON decisions (outcome, day);
-CREATE INDEX IF NOT EXISTS decisions_by_user ON decisions (user_id, channel, seq);
-CREATE TABLE IF NOT EXISTS audit_gate (purge_seq INTEGER NOT NULL);
--- Per-day counts kept by a trigger, so a digest over any range reads one row per day and kind
--- rather than every decision. Derived data: verify_chain checks it against the decisions.
-CREATE TABLE IF NOT EXISTS decision_counts (
-    day TEXT NOT NULL, kind TEXT NOT NULL, outcome TEXT NOT NULL, pack_id TEXT NOT NULL,
-    channel TEXT NOT NULL, n INTEGER NOT NULL,
-    PRIMARY KEY (day, kind, outcome, pack_id, channel)
-) WITHOUT ROWID;
-CREATE TRIGGER IF NOT EXISTS decisions_count AFTER INSERT ON decisions WHEN NEW.kind != 'purge'
-BEGIN
-    INSERT INTO decision_counts (day, kind, outcome, pack_id, channel, n)
-    VALUES (NEW.day, NEW.kind, coalesce(NEW.outcome, ''), coalesce(NEW.pack_id, ''),
-            coalesce(NEW.channel, ''), 1)
-    ON CONFLICT DO UPDATE SET n = n + 1;
-END;
-CREATE TABLE IF NOT EXISTS audit_checks (
-    checked_at TEXT NOT NULL, rows INTEGER NOT NULL, head TEXT NOT NULL,
-    ok INTEGER NOT NULL, first_bad INTEGER, problem TEXT
-);
-CREATE TRIGGER IF NOT EXISTS decisions_append_only_insert BEFORE INSERT ON decisions
-WHEN NEW.seq IS NOT (SELECT coalesce(max(seq), 0) + 1 FROM decisions)
-  OR NEW.prev_hash IS NOT coalesce((SELECT hash FROM decisions ORDER BY seq DESC LIMIT 1),
-                                   '{GENESIS}')
-  OR NEW.purged_by IS NOT NULL
-BEGIN
-    SELECT RAISE(ABORT, 'audit rows can only be appended at the head of the chain');
-END;
-CREATE TRIGGER IF NOT EXISTS decisions_no_update BEFORE UPDATE ON decisions
-WHEN NOT (
-    EXISTS (SELECT 1 FROM audit_gate WHERE purge_seq = NEW.purged_by)
-    AND OLD.purged_by IS NULL AND OLD.kind != 'purge'
-    AND NEW.seq = OLD.seq AND NEW.ref = OLD.ref AND NEW.kind = OLD.kind
-    AND NEW.recorded_at = OLD.recorded_at AND NEW.day = OLD.day
-    AND NEW.channel IS OLD.channel AND NEW.pack_id IS OLD.pack_id
-    AND NEW.pack_version IS OLD.pack_version AND NEW.outcome IS OLD.outcome
-    AND NEW.prev_hash = OLD.prev_hash AND NEW.body_hash = OLD.body_hash AND NEW.hash = OLD.hash
-    AND NEW.user_id IS NULL AND NEW.conversation_id IS NULL
-    AND NEW.answers IS NULL AND NEW.record IS NULL
-)
-BEGIN
-    SELECT RAISE(ABORT, 'audit rows are append-only: they cannot be changed');
-END;
-CREATE TRIGGER IF NOT EXISTS decisions_no_delete BEFORE DELETE ON decisions
-BEGIN
-    SELECT RAISE(ABORT, 'audit rows are append-only: they cannot be deleted');
-END;
-"""
-
-
-def _conn(db: sqlite_utils.Database) -> sqlite3.Connection:
+def _conn(db: Database) -> Any:
     return db.conn
 
 
-def ensure_schema(db: sqlite_utils.Database) -> None:
-    """Create the audit tables, indexes and triggers if they are not there (idempotent).
+def ensure_schema(db: Database) -> None:
+    """The audit tables, indexes and triggers are in place (:mod:`storage.migrations`).
 
     A dropped trigger is put back, so opening the store repairs the guard; what was changed
     while it was missing is still found by :func:`verify_chain`.
     """
-    conn = _conn(db)
-    with db_lock(db), transaction(db):
-        for statement in _split_sql(SCHEMA):
-            conn.execute(statement)
+    migrate(db)
+    repair_guards(db)
+    with db_lock(db), transaction(db) as conn:
         if conn.execute("SELECT 1 FROM decision_counts LIMIT 1").fetchone() is None:
             conn.execute(_FILL_COUNTS)  # a store from before the table existed, or a bulk load
+
+
+def lock_chain(db: Database, conn: Any) -> None:
+    """Inside a transaction that appends to the chain: hold the chain until it commits, so two
+    replicas never read the same head. SQLite's ``BEGIN IMMEDIATE`` does it already; PostgreSQL
+    takes a transaction-scoped advisory lock."""
+    if dialect(db) == "postgresql":
+        from storage.postgres import CHAIN_LOCK
+        conn.execute("SELECT pg_advisory_xact_lock(?)", [CHAIN_LOCK])
 
 
 _COUNT_SQL = ("SELECT day, kind, coalesce(outcome, ''), coalesce(pack_id, ''), coalesce(channel, ''), "
@@ -175,14 +108,15 @@ _COUNT_SQL = ("SELECT day, kind, coalesce(outcome, ''), coalesce(pack_id, ''), c
 _FILL_COUNTS = f"INSERT INTO decision_counts (day, kind, outcome, pack_id, channel, n) {_COUNT_SQL}"
 
 
-def rebuild_counts(db: sqlite_utils.Database) -> None:
+def rebuild_counts(db: Database) -> None:
     """Recompute ``decision_counts`` from the decisions (after :func:`verify_chain` says they differ)."""
     with db_lock(db), transaction(db) as conn:
+        lock_chain(db, conn)
         conn.execute("DELETE FROM decision_counts")
         conn.execute(_FILL_COUNTS)
 
 
-def _counts_problem(conn: sqlite3.Connection) -> str:
+def _counts_problem(conn: Any) -> str:
     """'' when ``decision_counts`` matches the decisions, else the first day that differs."""
     counted: dict[tuple, int] = {}
     for *key, n in conn.execute(_COUNT_SQL):
@@ -193,17 +127,6 @@ def _counts_problem(conn: sqlite3.Connection) -> str:
     differ = sorted(k[0] for k in set(counted) | set(kept) if counted.get(k, 0) != kept.get(k, 0))
     return (f"the digest's summary counts for {differ[0]} do not match the record "
             "(rebuild them with `infoshare audit recount`)") if differ else ""
-
-
-def _split_sql(script: str) -> list[str]:
-    """Split SCHEMA into statements (trigger bodies contain ';', so split on complete statements)."""
-    out, buf = [], ""
-    for line in script.splitlines(keepends=True):
-        buf += line
-        if sqlite3.complete_statement(buf):
-            out.append(buf.strip())
-            buf = ""
-    return [s for s in out if s]
 
 
 # --- canonical form and hashes ---------------------------------------------------------------
@@ -358,18 +281,18 @@ def _clean(row: dict[str, Any]) -> dict[str, Any]:
     }
 
 
-def _insert(conn: sqlite3.Connection, row: dict[str, Any]) -> None:
+def _insert(conn: Any, row: dict[str, Any]) -> None:
     conn.execute(
         f"INSERT INTO decisions ({', '.join(_COLUMNS)}) VALUES ({', '.join('?' * len(_COLUMNS))})",
         [row[c] for c in _COLUMNS])
 
 
-def _head(conn: sqlite3.Connection) -> tuple[int, str]:
+def _head(conn: Any) -> tuple[int, str]:
     last = conn.execute("SELECT seq, hash FROM decisions ORDER BY seq DESC LIMIT 1").fetchone()
     return (last[0], last[1]) if last else (0, GENESIS)
 
 
-def append_decision(db: sqlite_utils.Database, row: dict[str, Any], now: datetime | None = None) -> dict[str, Any]:
+def append_decision(db: Database, row: dict[str, Any], now: datetime | None = None) -> dict[str, Any]:
     """Append one decision to the chain and return it as stored, only after it is committed.
 
     ``row`` has ``user_id``, ``channel``, ``conversation_id``, ``pack_id``, ``pack_version``,
@@ -382,9 +305,9 @@ def append_decision(db: sqlite_utils.Database, row: dict[str, Any], now: datetim
         InvalidDecision: a field is missing or malformed; nothing is written.
     """
     fields = _clean(row)
-    conn = _conn(db)
     with db_lock(db):  # one thread at a time on a shared connection
-        with transaction(db):
+        with transaction(db) as conn:
+            lock_chain(db, conn)
             seq, prev = _head(conn)
             stored = chain_row(fields, seq + 1, prev, now or datetime.now(timezone.utc))
             _insert(conn, stored)
@@ -399,7 +322,7 @@ def _decode(row: dict[str, Any]) -> dict[str, Any]:
     return out
 
 
-def _rows(conn: sqlite3.Connection, sql: str, params: Iterable[Any] = ()) -> list[dict[str, Any]]:
+def _rows(conn: Any, sql: str, params: Iterable[Any] = ()) -> list[dict[str, Any]]:
     cur = conn.execute(sql, list(params))
     names = [d[0] for d in cur.description]
     return [_decode(dict(zip(names, r))) for r in cur.fetchall()]
@@ -407,14 +330,14 @@ def _rows(conn: sqlite3.Connection, sql: str, params: Iterable[Any] = ()) -> lis
 
 # --- reading --------------------------------------------------------------------------------
 
-def get_decision(db: sqlite_utils.Database, ref: str) -> dict[str, Any] | None:
+def get_decision(db: Database, ref: str) -> dict[str, Any] | None:
     """The stored row with this reference (``ISD-2026-000042``), or None."""
     with db_lock(db):
         rows = _rows(_conn(db), f"SELECT {', '.join(_COLUMNS)} FROM decisions WHERE ref = ?", [ref])
     return rows[0] if rows else None
 
 
-def my_decisions(db: sqlite_utils.Database, user_id: str, channel: str, limit: int = 10) -> list[dict[str, Any]]:
+def my_decisions(db: Database, user_id: str, channel: str, limit: int = 10) -> list[dict[str, Any]]:
     """The newest ``limit`` rows recorded by ``user_id`` on ``channel`` (never anyone else's)."""
     if not user_id or not channel:
         return []
@@ -424,7 +347,7 @@ def my_decisions(db: sqlite_utils.Database, user_id: str, channel: str, limit: i
                      "AND kind != 'purge' ORDER BY seq DESC LIMIT ?", [user_id, channel, int(limit)])
 
 
-def chain_head(db: sqlite_utils.Database) -> str:
+def chain_head(db: Database) -> str:
     """The hash of the newest row (``GENESIS``, 64 zeros, for an empty store)."""
     with db_lock(db):
         return _head(_conn(db))[1]

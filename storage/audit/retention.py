@@ -7,10 +7,8 @@ import hashlib
 from datetime import date, datetime, timedelta, timezone
 from typing import Any
 
-import sqlite_utils
-
-from storage.audit.chain import PurgeError, _conn, _head, _insert, chain_row, utc_iso
-from storage.db import db_lock, transaction
+from storage.audit.chain import PurgeError, _conn, _head, _insert, chain_row, lock_chain, utc_iso
+from storage.db import Database, db_lock, transaction
 
 def purge_cutoff(older_than_days: int, now: datetime | None = None) -> str:
     """The ``recorded_at`` before which detail is removed, as stored (UTC ISO)."""
@@ -25,7 +23,7 @@ def _day_bound(cutoff: str) -> str:
     return (date.fromisoformat(cutoff[:10]) + timedelta(days=1)).isoformat()
 
 
-def count_purgeable(db: sqlite_utils.Database, older_than_days: int, now: datetime | None = None) -> int:
+def count_purgeable(db: Database, older_than_days: int, now: datetime | None = None) -> int:
     """How many rows :func:`purge` would empty now."""
     cutoff = purge_cutoff(older_than_days, now)
     return _conn(db).execute(
@@ -38,7 +36,7 @@ PURGE_BATCH = 20_000
 so conversations recording meanwhile wait briefly instead of for the whole purge."""
 
 
-def purge(db: sqlite_utils.Database, older_than_days: int, now: datetime | None = None,
+def purge(db: Database, older_than_days: int, now: datetime | None = None,
           batch: int = PURGE_BATCH) -> dict[str, Any]:
     """Remove the detail of rows recorded more than ``older_than_days`` ago; keep the chain verifiable.
 
@@ -55,11 +53,11 @@ def purge(db: sqlite_utils.Database, older_than_days: int, now: datetime | None 
     """
     cutoff = purge_cutoff(older_than_days, now)
     moment = now or datetime.now(timezone.utc)
-    conn = _conn(db)
     total, refs, checkpoint = 0, [], None
     while True:
         with db_lock(db):  # one thread at a time on a shared connection
-            with transaction(db):
+            with transaction(db) as conn:
+                lock_chain(db, conn)
                 targets = conn.execute(
                     "SELECT seq, body_hash FROM decisions WHERE day <= ? AND recorded_at < ? "
                     "AND kind != 'purge' AND purged_by IS NULL ORDER BY seq LIMIT ?",

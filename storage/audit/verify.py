@@ -5,41 +5,31 @@ from __future__ import annotations
 
 import hashlib
 import json
-import sqlite3
 from datetime import datetime, timezone
 from typing import Any
 
-import sqlite_utils
+from storage.audit.chain import GENESIS, HASH_VERSION, VerifyResult, _conn, _counts_problem, _enc, _j, utc_iso
+from storage.db import Database, db_lock, dialect, snapshot, transaction
+from storage.migrations import missing_guards
 
-from storage.audit.chain import (GENESIS, HASH_VERSION, TRIGGERS, VerifyResult, _conn, _counts_problem, _enc, _j,
-                                 utc_iso)
-from storage.db import db_lock, transaction
-
-def verify_chain(db: sqlite_utils.Database, expected_head: str | None = None,
+def verify_chain(db: Database, expected_head: str | None = None,
                  record_check: bool = True) -> VerifyResult:
     """Recompute every row's hashes and links, oldest first, and say where the chain breaks.
 
     Finds an edited row (its hash no longer recomputes), a deleted row (the next row's
-    ``prev_hash`` or ``seq`` does not follow; the last row against ``sqlite_sequence``), a
+    ``prev_hash`` or ``seq`` does not follow; the last row against the highest seq ever appended), a
     reordered row (``seq`` is inside the hash) and an inserted row (it breaks the link of the
     row after it), whether or not the triggers are in place. ``expected_head``, a head printed
     in an earlier digest, must still be in the chain: that finds a tail rewritten wholesale.
     The result is also logged in ``audit_checks`` (``record_check=False`` to skip).
     """
-    conn = _conn(db)
-    with db_lock(db):
-        conn.execute("BEGIN")  # one read snapshot: rows appended meanwhile are not half-seen
-        try:
-            result = _verify(conn, expected_head)
-            present = {r[0] for r in conn.execute(
-                "SELECT name FROM sqlite_master WHERE type = 'trigger' AND tbl_name = 'decisions'")}
-            if result.ok:
-                problem = _counts_problem(conn)
-                if problem:
-                    result.ok, result.problem = False, problem
-        finally:
-            conn.execute("COMMIT")
-    missing = [t for t in TRIGGERS if t not in present]
+    with db_lock(db), snapshot(db) as conn:  # rows appended meanwhile are not half-seen
+        result = _verify(conn, expected_head, _top_sql(db))
+        if result.ok:
+            problem = _counts_problem(conn)
+            if problem:
+                result.ok, result.problem = False, problem
+    missing = missing_guards(db)
     if missing:
         result.warnings.append("guard trigger(s) missing: " + ", ".join(missing))
     if record_check:
@@ -47,15 +37,23 @@ def verify_chain(db: sqlite_utils.Database, expected_head: str | None = None,
     return result
 
 
-def log_check(db: sqlite_utils.Database, result: "VerifyResult") -> None:
+def log_check(db: Database, result: "VerifyResult") -> None:
     """Keep a verification's result in ``audit_checks`` (what a digest without one shows)."""
     with db_lock(db), transaction(db):
-        db.conn.execute("INSERT INTO audit_checks VALUES (?, ?, ?, ?, ?, ?)",
+        db.conn.execute("INSERT INTO audit_checks (checked_at, rows, head, ok, first_bad, problem) "
+                        "VALUES (?, ?, ?, ?, ?, ?)",
                         [utc_iso(datetime.now(timezone.utc)), result.rows, result.head,
                          int(result.ok), result.first_bad, result.problem])
 
 
-def _verify(conn: sqlite3.Connection, expected_head: str | None) -> VerifyResult:
+def _top_sql(db: Database) -> str:
+    """The highest seq ever appended: SQLite's ``sqlite_sequence``, kept by a trigger on PostgreSQL."""
+    if dialect(db) == "postgresql":
+        return "SELECT seq FROM audit_sequence WHERE name = 'decisions'"
+    return "SELECT seq FROM sqlite_sequence WHERE name = 'decisions'"
+
+
+def _verify(conn: Any, expected_head: str | None, top_sql: str) -> VerifyResult:
     purges: dict[int, dict[str, Any]] = {}
     for seq, record, recorded_at in conn.execute(
             "SELECT seq, record, recorded_at FROM decisions WHERE kind = 'purge'"):
@@ -71,7 +69,8 @@ def _verify(conn: sqlite3.Connection, expected_head: str | None) -> VerifyResult
     def bad(seq: int, problem: str) -> VerifyResult:
         return VerifyResult(False, rows, prev, seq, problem)
 
-    cur = conn.execute(
+    read = getattr(conn, "stream", conn.execute)  # PostgreSQL: in batches, not the whole chain at once
+    cur = read(
         "SELECT seq, ref, kind, recorded_at, day, channel, pack_id, pack_version, outcome, "
         "prev_hash, body_hash, hash, purged_by, user_id, conversation_id, answers, record "
         "FROM decisions ORDER BY seq")
@@ -121,7 +120,7 @@ def _verify(conn: sqlite3.Connection, expected_head: str | None) -> VerifyResult
         expected_seq += 1
         if not head_found and prev == expected_head:
             head_found = True
-    top = conn.execute("SELECT seq FROM sqlite_sequence WHERE name = 'decisions'").fetchone()
+    top = conn.execute(top_sql).fetchone()
     if top and top[0] > rows:
         return VerifyResult(False, rows, prev, rows + 1,
                             f"the newest row(s) {rows + 1} to {top[0]} are missing (deleted?)")
@@ -132,11 +131,12 @@ def _verify(conn: sqlite3.Connection, expected_head: str | None) -> VerifyResult
     return VerifyResult(True, rows, prev)
 
 
-def last_check(db: sqlite_utils.Database) -> dict[str, Any] | None:
+def last_check(db: Database) -> dict[str, Any] | None:
     """The most recent :func:`verify_chain` result logged in ``audit_checks``, or None."""
+    order = "id" if dialect(db) == "postgresql" else "rowid"
     row = _conn(db).execute(
         "SELECT checked_at, rows, head, ok, first_bad, problem FROM audit_checks "
-        "ORDER BY rowid DESC LIMIT 1").fetchone()
+        f"ORDER BY {order} DESC LIMIT 1").fetchone()
     if row is None:
         return None
     return {"checked_at": row[0], "rows": row[1], "head": row[2], "ok": bool(row[3]),

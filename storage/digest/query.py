@@ -13,11 +13,9 @@ from datetime import date, datetime, time, timedelta, timezone
 from pathlib import Path
 from typing import Any
 
-import sqlite_utils
-
 from content.loader import PACKS_DIR
 from storage import audit
-from storage.db import db_lock
+from storage.db import Database, db_lock, dialect, table_exists
 
 LONDON = audit.LONDON
 OUTCOME_LABELS = {"share": "Share", "do_not_share": "Do not share",
@@ -96,7 +94,15 @@ def _utc_bound(day: date) -> str:
 
 # --- gathering ------------------------------------------------------------------------------
 
-def _counts(conn: sqlite3.Connection, first: date, last: date) -> list[tuple]:
+def _is_query_error(exc: BaseException) -> bool:
+    """A query the store refused (no such column, say), on either engine."""
+    if isinstance(exc, sqlite3.OperationalError):
+        return True
+    return type(exc).__module__.startswith("psycopg") and exc.__class__.__name__ in (
+        "UndefinedColumn", "UndefinedTable", "UndefinedFunction", "DatatypeMismatch", "InvalidTextRepresentation")
+
+
+def _counts(conn: Any, first: date, last: date) -> list[tuple]:
     return conn.execute(
         "SELECT day, kind, outcome, pack_id, channel, n FROM decision_counts "
         "WHERE day BETWEEN ? AND ?", [first.isoformat(), last.isoformat()]).fetchall()
@@ -106,27 +112,40 @@ def _zero_outcomes() -> dict[str, int]:
     return {o: 0 for o in audit.OUTCOMES}
 
 
-def _table_exists(conn: sqlite3.Connection, name: str) -> bool:
-    return conn.execute("SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = ?",
-                        [name]).fetchone() is not None
 
 
 REASONS_SCANNED = 10_000
 """Reasons are counted over at most this many of the newest matching rows of the period."""
 
 
-def _reasons(conn: sqlite3.Connection, where: str, first: date, last: date, limit: int) -> list[dict]:
+_REASON = {"sqlite": "json_extract(record, '$.reason')", "postgresql": "(record::json ->> 'reason')"}
+
+
+def _reasons(conn: Any, engine: str, where: str, first: date, last: date, limit: int) -> list[dict]:
     rows = conn.execute(
         "SELECT reason, count(*) AS n FROM ("
-        "  SELECT trim(json_extract(record, '$.reason')) AS reason FROM decisions "
+        f"  SELECT trim({_REASON[engine]}) AS reason FROM decisions "
         f"  WHERE {where} AND day BETWEEN ? AND ? AND record IS NOT NULL "
-        "  ORDER BY day DESC, seq DESC LIMIT ?) "
+        "  ORDER BY day DESC, seq DESC LIMIT ?) AS newest "
         "GROUP BY reason ORDER BY n DESC, reason LIMIT ?",
         [first.isoformat(), last.isoformat(), REASONS_SCANNED, limit]).fetchall()
     return [{"reason": r or "(no reason given)", "count": n} for r, n in rows]
 
 
-def _gaps(conn: sqlite3.Connection, first: date, last: date, limit: int) -> tuple[list, list]:
+_UNANSWERED = {
+    # The same question asked under several packs is one line naming the packs; its nearest
+    # topic is the one of its best-scored asking (SQLite takes bare columns from max()'s row).
+    "sqlite": "SELECT question, group_concat(DISTINCT pack_id), best_topic, max(score), count(*) AS n "
+              "FROM unanswered WHERE asked_at >= ? AND asked_at < ? GROUP BY question "
+              "ORDER BY n DESC, max(asked_at) DESC LIMIT ?",
+    "postgresql": "SELECT question, string_agg(DISTINCT pack_id, ','), "
+                  "(array_agg(best_topic ORDER BY score DESC NULLS LAST))[1], max(score), count(*) AS n "
+                  "FROM unanswered WHERE asked_at >= ? AND asked_at < ? GROUP BY question "
+                  "ORDER BY n DESC, max(asked_at) DESC LIMIT ?",
+}
+
+
+def _gaps(db: Database, first: date, last: date, limit: int) -> tuple[list, list]:
     """Most asked topics and unanswered questions from storage.gaps' tables (empty when absent).
 
     ``topic_counts`` holds a count per UTC day; ``unanswered`` rows carry ``asked_at`` as UTC ISO
@@ -138,31 +157,28 @@ def _gaps(conn: sqlite3.Connection, first: date, last: date, limit: int) -> tupl
     end = _utc_bound(last + timedelta(days=1))[:19]
     counted: dict[tuple[str, str], int] = {}
     unanswered: list[dict] = []
+    conn = db.conn
     try:
-        if _table_exists(conn, "topic_counts"):
+        if table_exists(db, "topic_counts"):
             for p, t, n in conn.execute(
                     "SELECT pack_id, topic, sum(count) FROM topic_counts WHERE day BETWEEN ? AND ? "
                     "GROUP BY pack_id, topic", [first.isoformat(), last.isoformat()]):
                 counted[(t, p)] = counted.get((t, p), 0) + int(n)
-        if _table_exists(conn, "asked_topics"):
+        if table_exists(db, "asked_topics"):
             for p, t, n in conn.execute(
                     "SELECT pack_id, topic, count(*) FROM asked_topics "
                     "WHERE asked_at >= ? AND asked_at < ? GROUP BY pack_id, topic", [start, end]):
                 counted[(t, p)] = counted.get((t, p), 0) + int(n)
-        if _table_exists(conn, "unanswered"):
-            # The same question asked under several packs is one line naming the packs; its nearest
-            # topic is the one of its best-scored asking (SQLite takes bare columns from max()'s row).
-            rows = conn.execute(
-                "SELECT question, group_concat(DISTINCT pack_id), best_topic, max(score), count(*) AS n "
-                "FROM unanswered WHERE asked_at >= ? AND asked_at < ? GROUP BY question "
-                "ORDER BY n DESC, max(asked_at) DESC LIMIT ?", [start, end, limit]).fetchall()
+        if table_exists(db, "unanswered"):
+            rows = conn.execute(_UNANSWERED[dialect(db)], [start, end, limit]).fetchall()
             for q, p, t, s, n in rows:
                 packs = sorted(set(str(p or "").split(",")))
                 unanswered.append({"question": q, "packs": packs, "best_topic": t,
                                    "best_title": topic_title(t, packs) if t else None, "score": s, "count": n})
-    except sqlite3.OperationalError:
+    except Exception as exc:  # noqa: BLE001 - only a query error, re-raised otherwise
+        if not _is_query_error(exc):
+            raise
         # A gaps table of another shape than agreed: leave the section empty, keep the digest.
-        pass
     by_topic: dict[str, dict[str, Any]] = {}
     for (t, p), n in counted.items():
         entry = by_topic.setdefault(t, {"topic": t, "packs": [], "count": 0})
@@ -229,7 +245,7 @@ def stale_packs(packs_dir: str | Path | None = None, today: date | None = None,
     return out
 
 
-def build_digest(db: sqlite_utils.Database, week: str | None = None, since: date | str | None = None,
+def build_digest(db: Database, week: str | None = None, since: date | str | None = None,
                  until: date | str | None = None, now: datetime | None = None, *, verify: bool = True,
                  packs_dir: str | Path | None = None, limit: int = 10,
                  stale_after_days: int = STALE_AFTER_DAYS) -> dict[str, Any]:
@@ -256,8 +272,9 @@ def build_digest(db: sqlite_utils.Database, week: str | None = None, since: date
     prev_last = first - timedelta(days=1)
     prev_first = prev_last - timedelta(days=days - 1)
     conn = db.conn
-    if not _table_exists(conn, "decisions"):
+    if not table_exists(db, "decisions"):
         audit.ensure_schema(db)
+    engine = dialect(db)
 
     by_outcome, by_pack, by_channel = _zero_outcomes(), {}, {}
     by_day = {(first + timedelta(days=i)).isoformat(): _zero_outcomes() for i in range(days)}
@@ -286,7 +303,7 @@ def build_digest(db: sqlite_utils.Database, week: str | None = None, since: date
             "WHERE outcome IN ('urgent_action', 'seek_advice') AND kind = 'decision' "
             "AND day BETWEEN ? AND ? ORDER BY outcome DESC, seq DESC LIMIT ?",
             [first.isoformat(), last.isoformat(), limit])]
-    topics, unanswered = _gaps(conn, first, last, limit)
+    topics, unanswered = _gaps(db, first, last, limit)
 
     head = audit.chain_head(db)
     if verify:
@@ -311,10 +328,10 @@ def build_digest(db: sqlite_utils.Database, week: str | None = None, since: date
         "change": total - prev_total,
         "attention": {"seek_advice": by_outcome["seek_advice"],
                       "urgent_action": by_outcome["urgent_action"], "latest": attention},
-        "do_not_share_reasons": _reasons(conn, "outcome = 'do_not_share' AND kind = 'decision'",
+        "do_not_share_reasons": _reasons(conn, engine, "outcome = 'do_not_share' AND kind = 'decision'",
                                          first, last, limit),
         "left_without_recording": {"count": left, "reasons": _reasons(
-            conn, "kind = 'left_without_recording'", first, last, limit)},
+            conn, engine, "kind = 'left_without_recording'", first, last, limit)},
         "top_topics": topics,
         "unanswered": unanswered,
         "stale_packs": stale_packs(packs_dir, now.astimezone(LONDON).date(), stale_after_days),
@@ -324,11 +341,16 @@ def build_digest(db: sqlite_utils.Database, week: str | None = None, since: date
     }
 
 
-def verify_apart(db: sqlite_utils.Database, d: dict[str, Any]) -> dict[str, Any]:
+def verify_apart(db: Database, d: dict[str, Any]) -> dict[str, Any]:
     """Verify the whole chain for digest ``d`` (built with ``verify=False``) on a read-only
     connection of its own, so the caller need not hold the database lock for it (about 14 s a
     million decisions, every channel waiting); then log the check and put it in ``d``."""
     from storage.db import open_db
+    if dialect(db) == "postgresql":  # a pooled connection of its own already, and no process lock
+        result = audit.verify_chain(db, record_check=False)
+        audit.log_check(db, result)
+        d["verified"], d["verification"] = result.ok, result.as_dict()
+        return d
     row = db.conn.execute("PRAGMA database_list").fetchone()
     path = row[2] if row else ""
     if not path:  # an in-memory database has no second connection
