@@ -8,6 +8,7 @@ handler ``handle(request)``, or a string saying why that channel is not enabled.
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from dataclasses import dataclass, field
 from typing import Any
@@ -18,6 +19,7 @@ from bot.config import MAX_BODY, Config
 from bot.slack import app as slack
 from bot.teams import adapter as teams
 from dialogs.engine import Engine
+from dialogs.records import ping
 
 log = logging.getLogger("infoshare.server")
 
@@ -29,6 +31,8 @@ class Channels:
     slack: Any = None
     teams: Any = None
     disabled: dict[str, str] = field(default_factory=dict)
+    db: Any = None
+    """The store, for ``/healthz`` to ask whether it answers."""
 
 
 CHANNELS = web.AppKey("channels", Channels)
@@ -37,7 +41,9 @@ CHANNELS = web.AppKey("channels", Channels)
 async def healthz(request: web.Request) -> web.Response:
     """200 with which channels are on, whether every pack's answers are built yet
     (``preparing`` while ``serve`` builds them in the background at start) and, with Teams on,
-    whether its token signing keys are held (``fetching`` until then: Teams answers 503)."""
+    whether its token signing keys are held (``fetching`` until then: Teams answers 503), and
+    whether the store answers: 503 with the reason when it does not (PostgreSQL down, say), so a
+    load balancer sends users to a replica that can record their decisions."""
     from content.loader import pack_ids
     from dialogs.answers import is_ready
     channels = request.app[CHANNELS]
@@ -47,7 +53,20 @@ async def healthz(request: web.Request) -> web.Response:
     if channels.teams is not None:
         keys = channels.teams.keys
         body["teams_keys"] = "not used (--dev)" if keys is None else ("ready" if keys.ready else "fetching")
+    if channels.db is not None:
+        try:
+            problem = await asyncio.wait_for(asyncio.to_thread(ping, channels.db), HEALTH_TIMEOUT)
+        except asyncio.TimeoutError:
+            problem = f"no answer within {HEALTH_TIMEOUT:g} s"
+        body["database"] = problem or "ok"
+        if problem:
+            body["status"] = "unavailable"
+            return web.json_response(body, status=503)
     return web.json_response(body)
+
+
+HEALTH_TIMEOUT = 3.0
+"""Seconds ``/healthz`` waits for the store before it says the store does not answer."""
 
 
 class TypeOnly(logging.Filter):
@@ -92,7 +111,7 @@ def build_app(channels: Channels, *services: Any) -> web.Application:
 
 def load_channels(engine: Engine, config: Config, *, dev: bool, host: str, socket_mode: bool = False) -> Channels:
     """Ask each adapter whether its settings are present; say why when a channel stays off."""
-    channels = Channels()
+    channels = Channels(db=engine.db)
     result = slack.from_env(engine, config, socket_mode=socket_mode)
     if isinstance(result, str):
         channels.disabled["slack"] = result

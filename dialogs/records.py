@@ -7,10 +7,14 @@ Slack or Teams; each name is the storage function of the same meaning, unchanged
 
 ================  ==========================================================================
 the database      :func:`open_db`, :func:`default_db_path`, :class:`DatabaseProblem`, :func:`ping`,
+                  :func:`is_postgres_url`, :func:`table_exists`, :func:`integrity_problems`,
+                  :func:`migrate`, :func:`schema_version`, :func:`copy_store` (SQLite into
+                  PostgreSQL),
                   :func:`db_lock` (one writer at a time), :class:`GroupCommit` (turns sharing
                   a commit)
 deliveries        :func:`was_seen`, :func:`seen_event` (a redelivered event is processed
-                  once), :func:`forget_events` (housekeeping)
+                  once), :func:`forget_events` (housekeeping), :func:`claim_slot` (a scheduled
+                  job's slot taken by one server of several)
 references        where to reach a conversation later (proactive posts) and its live card:
                   :func:`ensure_references`, :func:`save_reference`, :func:`get_reference`,
                   :class:`UnknownReference`, :func:`save_card`, :func:`get_card`,
@@ -39,8 +43,11 @@ from __future__ import annotations
 
 from storage.audit import (PurgeError, count_purgeable, my_decisions, purge, purge_cutoff, rebuild_counts,
                            verify_chain)
-from storage.conversations import forget_events, seen_event, was_seen
-from storage.db import Database, DatabaseProblem, GroupCommit, db_lock, default_db_path, open_db, ping
+from storage.conversations import claim_slot, forget_events, seen_event, was_seen
+from storage.copy import copy_store
+from storage.db import (Database, DatabaseProblem, GroupCommit, db_lock, default_db_path, integrity_problems,
+                        is_postgres_url, open_db, ping, table_exists)
+from storage.migrations import migrate, schema_version
 from storage.digest import (OUTCOME_LABELS, REASONS_SCANNED, DigestError, build_digest, local_time,
                             outcomes_chart_png, period_title, render_csv, render_markdown, signed, stale_line,
                             user_markdown, verification_line, verify_apart)
@@ -51,7 +58,8 @@ from storage.references import ensure_schema as ensure_references
 
 __all__ = [
     "open_db", "default_db_path", "Database", "DatabaseProblem", "db_lock", "GroupCommit", "ping",
-    "was_seen", "seen_event", "forget_events",
+    "is_postgres_url", "table_exists", "integrity_problems", "migrate", "schema_version", "copy_store",
+    "was_seen", "seen_event", "forget_events", "claim_slot",
     "ensure_references", "save_reference", "get_reference", "UnknownReference", "save_card", "get_card",
     "forget_card",
     "verify_chain", "count_purgeable", "purge_cutoff", "purge", "PurgeError", "rebuild_counts", "my_decisions",

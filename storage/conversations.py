@@ -18,7 +18,7 @@ import json
 from datetime import datetime, timedelta, timezone
 from typing import Any
 
-from storage.db import Database, open_db, transaction  # noqa: F401  (open_db for the doctest)
+from storage.db import Database, db_lock, open_db, transaction  # noqa: F401  (open_db for the doctest)
 from storage.migrations import migrate
 
 
@@ -85,6 +85,13 @@ def seen_event(db: Database, key: str) -> bool:
     with transaction(db) as conn:
         cur = conn.execute(_CLAIM, [key, now])
     return cur.rowcount == 0
+
+
+def claim_slot(db: Database, key: str) -> bool:
+    """True for the first caller, among every server on this store, to claim ``key`` (a
+    scheduled job's slot: ``job:digest:2026-12-07T09:00:00+00:00``); False for the rest."""
+    with db_lock(db):
+        return not seen_event(db, key)
 
 
 EVENT_KEY_DAYS = 7

@@ -215,6 +215,18 @@ def table_exists(db: Database, name: str) -> bool:
     return db.execute(sql, [name]).fetchone() is not None
 
 
+def integrity_problems(db: Database) -> list[str]:
+    """What the engine's own check finds wrong with the store's pages ([] when sound): SQLite's
+    ``integrity_check``; PostgreSQL checks its pages itself (data checksums) and gives []."""
+    if dialect(db) == "postgresql":
+        return []
+    try:
+        problems = [r[0] for r in db.conn.execute("PRAGMA integrity_check(20)").fetchall()]
+    except sqlite3.DatabaseError as exc:
+        return [str(exc)]
+    return [] if problems == ["ok"] else problems
+
+
 def ping(db: Database) -> str:
     """'' when the store answers, else the reason (``/healthz``)."""
     if dialect(db) == "postgresql":

@@ -9,6 +9,7 @@ module of its own, registered below by plain imports (none of them imports this 
 ``bot/cli/content.py``  ``content packs|check|prepare|diagram``
 ``bot/cli/answers.py``  ``ask``
 ``bot/cli/audit.py``    ``audit verify|purge|recount|mine`` and ``digest``
+``bot/cli/db.py``       ``db migrate|copy`` (the schema; SQLite into PostgreSQL)
 ``bot/cli/server.py``   ``serve`` and ``teams-package``
 =====================  =====================================================
 """
@@ -19,7 +20,7 @@ import sys
 
 import click
 
-from bot.cli import answers, audit, content, server, walk
+from bot.cli import answers, audit, content, db, server, walk
 from bot.cli.options import UsageProblem
 from dialogs.records import DatabaseProblem
 
@@ -36,7 +37,7 @@ def cli():
 
 
 for command in (walk.chat, walk.decide, content.content, audit.audit, audit.digest, answers.ask,
-                server.serve, server.teams_package):
+                server.serve, server.teams_package, db.db):
     cli.add_command(command)
 
 

@@ -6,7 +6,6 @@
 from __future__ import annotations
 
 import json
-import sqlite3
 from pathlib import Path
 
 import click
@@ -28,10 +27,10 @@ class ChainBroken(click.ClickException):
 def _existing_db(db_path: str | None, readonly: bool = False):
     """Open a database that must already hold an audit record (a typo must not create a new one)."""
     path = db_path or default_db_path()
-    if not Path(path).is_file():
+    if not records.is_postgres_url(path) and not Path(path).is_file():
         raise BadInput(f"no database at {path} (use --db or set INFOSHARE_DB)")
     db = open_db(path, readonly=readonly)
-    if not db["decisions"].exists():
+    if not records.table_exists(db, "decisions"):
         raise BadInput(f"{path} holds no audit record (no decisions table)")
     return db
 
@@ -62,11 +61,8 @@ def verify(expected_head, as_json, db_path, config_path):
         if "read-only" not in str(exc):
             raise
         db, readonly = _existing_db(db_path, readonly=True), True  # checked, but the check is not logged
-    try:
-        problems = [r[0] for r in db.conn.execute("PRAGMA integrity_check(20)").fetchall()]
-    except sqlite3.DatabaseError as exc:
-        problems = [str(exc)]
-    if problems != ["ok"]:
+    problems = records.integrity_problems(db)
+    if problems:
         raise ChainBroken(f"record NOT verified: the database file is damaged ({'; '.join(problems[:3])})")
     result = records.verify_chain(db, expected_head=expected_head, record_check=not readonly)
     if as_json:

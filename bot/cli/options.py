@@ -18,7 +18,8 @@ class UsageProblem(click.ClickException):
 
 def db_option(f):
     return click.option("--db", "db_path", type=click.Path(dir_okay=False), default=None,
-                        help="SQLite database file (default: $INFOSHARE_DB or ./infoshare.db).")(f)
+                        help="The store: a SQLite file, or postgresql://user@host:port/db for several replicas "
+                             "(default: $INFOSHARE_DB or ./infoshare.db).")(f)
 
 
 def config_option(f):

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from datetime import datetime
 from typing import Any
 
 from aiohttp import web
@@ -18,7 +19,7 @@ from aiohttp import web
 from bot.config import Config
 from bot.jobs.background import BackgroundTask
 from dialogs.engine import Engine
-from dialogs.records import db_lock
+from dialogs.records import claim_slot, db_lock
 
 log = logging.getLogger("infoshare.digest")
 
@@ -113,8 +114,12 @@ class WeeklyDigest(BackgroundTask):
             log.info("weekly digest: no targets configured, not scheduled")
             return
         self.start(run_weekly(self.config.digest_schedule,
-                              lambda: post_digest(self.engine, self.config, self.channels)))
+                              lambda: post_digest(self.engine, self.config, self.channels), claim=self.claim))
         log.info("weekly digest scheduled: %s Europe/London", self.config.digest_schedule)
+
+    async def claim(self, slot: datetime) -> bool:
+        """True if this server posts the digest of ``slot`` (the first of the replicas to ask)."""
+        return await asyncio.to_thread(claim_slot, self.engine.db, f"job:digest:{slot.isoformat()}")
 
     async def on_cleanup(self, app: web.Application) -> None:
         if self.check is not None and not self.check.done():

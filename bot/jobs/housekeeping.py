@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from datetime import datetime
+from datetime import datetime, timezone
 
 from aiohttp import web
 
@@ -44,6 +44,11 @@ class Housekeeping(BackgroundTask):
     async def _loop(self) -> None:
         while True:
             try:
+                slot = f"job:housekeeping:{datetime.now(timezone.utc).date().isoformat()}"
+                if not await asyncio.to_thread(records.claim_slot, self.engine.db, slot):
+                    log.info("housekeeping: another server has tidied today")
+                    await asyncio.sleep(self.every)
+                    continue
                 done = await asyncio.to_thread(tidy, self.engine.db, self.config)
                 log.info("housekeeping: deleted %d delivery key(s) and %d unanswered question(s) past their time",
                          done["delivery_keys"], done["unanswered"])

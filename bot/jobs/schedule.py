@@ -92,11 +92,14 @@ def next_run(schedule: str, now: datetime) -> datetime:
 async def run_weekly(schedule: str, post: Callable[[], Awaitable[None]], *,
                      clock: Callable[[], datetime] = lambda: datetime.now(timezone.utc),
                      sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
-                     max_runs: int | None = None) -> None:
+                     max_runs: int | None = None,
+                     claim: Callable[[datetime], Awaitable[bool]] | None = None) -> None:
     """Call ``post()`` at every scheduled moment, for ever (or ``max_runs`` times).
 
-    An exception from ``post`` is logged and the loop goes on to the next slot. Cancel the
-    task to stop it. ``clock`` and ``sleep`` are there for tests.
+    With several servers (replicas on one database) each runs this loop; ``claim(slot)`` says
+    whether this one takes the slot (the first to claim it in the database does), so a slot
+    is posted once. An exception from ``post`` is logged and the loop goes on to the next slot.
+    Cancel the task to stop it. ``clock`` and ``sleep`` are there for tests.
     """
     parse_schedule(schedule)  # fail at start-up, not at the first slot
     runs = 0
@@ -108,7 +111,10 @@ async def run_weekly(schedule: str, post: Callable[[], Awaitable[None]], *,
                 break
             await sleep(min(remaining, MAX_SLEEP))
         try:
-            await post()
+            if claim is not None and not await claim(due):
+                log.info("scheduled digest for %s: another server took this slot", due.isoformat())
+            else:
+                await post()
         except asyncio.CancelledError:
             raise
         except Exception:  # one failed post must not stop next week's
