@@ -12,8 +12,11 @@ from pathlib import Path
 
 import pytest
 
+from stores import INTEGRITY_ERRORS, both_engines, drop_guards, set_top
 from storage import audit
 from storage.db import open_db
+
+db = both_engines()  # every test here runs on SQLite and on PostgreSQL
 
 NOW = datetime(2026, 11, 25, 10, 0, tzinfo=timezone.utc)
 
@@ -36,9 +39,7 @@ def fill(db, n=5, start=NOW, step=timedelta(hours=1), **overrides):
     return [audit.append_decision(db, decision(**overrides), now=start + i * step) for i in range(n)]
 
 
-def drop_triggers(db):
-    for name in audit.TRIGGERS:
-        db.conn.execute(f"DROP TRIGGER IF EXISTS {name}")
+drop_triggers = drop_guards
 
 
 def raw(db, seq):
@@ -87,10 +88,10 @@ def test_day_is_the_london_date(db):
 
 def test_ensure_schema_is_idempotent_and_puts_a_dropped_trigger_back(db):
     fill(db, 2)
-    db.conn.execute("DROP TRIGGER decisions_no_delete")
+    drop_triggers(db)
     audit.ensure_schema(db)
     audit.ensure_schema(db)
-    with pytest.raises(sqlite3.IntegrityError):
+    with pytest.raises(INTEGRITY_ERRORS):
         db.conn.execute("DELETE FROM decisions WHERE seq = 1")
     assert audit.verify_chain(db).ok
 
@@ -128,7 +129,7 @@ def test_invalid_rows_are_refused_and_nothing_is_written(db, overrides, message)
 ])
 def test_triggers_refuse_update_and_delete(db, sql):
     fill(db, 3)
-    with pytest.raises(sqlite3.IntegrityError, match="append-only"):
+    with pytest.raises(INTEGRITY_ERRORS, match="append-only"):
         db.conn.execute(sql)
     assert audit.verify_chain(db).ok
 
@@ -136,7 +137,7 @@ def test_triggers_refuse_update_and_delete(db, sql):
 def test_trigger_refuses_a_row_that_does_not_extend_the_chain(db):
     rows = fill(db, 2)
     forged = dict(raw(db, 2), seq=3, ref="ISD-2026-000003", prev_hash=rows[0]["hash"])
-    with pytest.raises(sqlite3.IntegrityError, match="head of the chain"):
+    with pytest.raises(INTEGRITY_ERRORS, match="head of the chain"):
         db.conn.execute(f"INSERT INTO decisions ({', '.join(forged)}) VALUES ({', '.join('?' * len(forged))})",
                         list(forged.values()))
 
@@ -224,7 +225,7 @@ def test_a_rewritten_tail_is_found_against_a_published_head(db):
     assert audit.verify_chain(db, expected_head=published).ok  # the chain grew: still fine
     drop_triggers(db)
     db.conn.execute("DELETE FROM decisions WHERE seq >= 3")
-    db.conn.execute("UPDATE sqlite_sequence SET seq = 2 WHERE name = 'decisions'")
+    set_top(db, 2)
     audit.ensure_schema(db)
     fill(db, 4, outcome="do_not_share")  # a clean-looking replacement tail ...
     audit.rebuild_counts(db)  # ... with the summary counts made to match
@@ -277,7 +278,7 @@ def test_purge_removes_old_detail_keeps_the_chain_and_records_itself(db):
     verified = audit.verify_chain(db)
     assert verified.ok and verified.rows == 6
     # purged rows stay guarded, and the record carries on
-    with pytest.raises(sqlite3.IntegrityError):
+    with pytest.raises(INTEGRITY_ERRORS):
         db.conn.execute("UPDATE decisions SET outcome = 'share' WHERE seq = 1")
     audit.append_decision(db, decision(), now=NOW)
     assert audit.verify_chain(db).ok

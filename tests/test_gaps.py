@@ -4,14 +4,13 @@ from datetime import datetime, timedelta, timezone
 
 import pytest
 
+from stores import both_engines, dump
 from storage.db import open_db
 from storage.gaps import list_unanswered, record_asked, record_unanswered, topic_counts
 
+db = both_engines()  # every test here runs on SQLite and on PostgreSQL
+
 T0 = datetime(2026, 11, 25, 9, 30, tzinfo=timezone.utc)
-
-
-def dump(db) -> str:
-    return "\n".join(db.conn.iterdump())
 
 
 def test_stores_redacted_text_only(db):
