@@ -1,5 +1,9 @@
 """Shared test set-up: the local Slack and Teams stand-ins are helper modules whose asserts
-should read as well as the tests' own, so pytest rewrites them too (before any test imports them)."""
+should read as well as the tests' own, so pytest rewrites them too (before any test imports them).
+A real PostgreSQL server for the session and a new database for a test come from ``pg_server.py``."""
+
+import contextlib
+import os
 
 import pytest
 
@@ -28,3 +32,34 @@ def engine(db_path):
     from dialogs.engine import Engine
     from storage.db import open_db
     return Engine(open_db(db_path))
+
+
+@pytest.fixture(scope="session")
+def postgres_server():
+    """A real PostgreSQL server for the whole session (``tests/pg_server.py``: its URLs and SQL run
+    as the superuser), stopped and removed after it. Where none can be started the tests that use
+    it are skipped, except in CI (``CI`` is set), where they fail: none may be skipped there."""
+    import pg_server
+    with contextlib.ExitStack() as stack:
+        try:
+            server = stack.enter_context(pg_server.temporary_server())
+        except pg_server.Unavailable as e:
+            if os.environ.get("CI"):
+                pytest.fail(f"PostgreSQL is needed in CI: {e}")
+            pytest.skip(f"no PostgreSQL server: {e}")
+        yield server
+
+
+@pytest.fixture(scope="session")
+def postgres_url(postgres_server):
+    """The superuser's URL of the session's server: ``postgresql://postgres@127.0.0.1:PORT/postgres``."""
+    return postgres_server.url
+
+
+@pytest.fixture
+def pg_database(postgres_server):
+    """The superuser's URL of a new empty database on the session's server, for one test; the
+    database is dropped after it (its connections closed)."""
+    url = postgres_server.create_database()
+    yield url
+    postgres_server.drop_database(url.rsplit("/", 1)[1])
