@@ -58,3 +58,8 @@ def dump(db) -> str:
     tables = [r[0] for r in db.execute("SELECT table_name FROM information_schema.tables "
                                        "WHERE table_schema = current_schema()").fetchall()]
     return "\n".join(str(row) for t in tables for row in db.execute(f"SELECT * FROM {t}").fetchall())
+
+
+def columns(db, table: str) -> list[str]:
+    """The column names of ``table``."""
+    return [d[0] for d in db.execute(f"SELECT * FROM {table} LIMIT 0").description]
