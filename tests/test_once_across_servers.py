@@ -1,11 +1,15 @@
-"""Process once across servers: two engines on one database file (two `serve` processes in a
-rolling deploy, each with its own connection and locks), and turns that fail (issue 13, item 3)."""
+"""Process once across servers: two engines on one store (two `serve` processes in a rolling
+deploy, or replicas behind a load balancer, each with its own connections and locks), and turns
+that fail (issue 13, item 3). Each runs on a SQLite file and on PostgreSQL (issue 15)."""
 
 from __future__ import annotations
 
+import contextlib
+import sqlite3
 import threading
 
 import pytest
+from stores import ENGINES
 
 from dialogs.engine import Engine
 from dialogs.events import Event
@@ -28,12 +32,35 @@ def to_summary(engine, conv):
 
 
 def decisions(db_path, conv):
-    return open_db(db_path).execute("SELECT count(*) FROM decisions WHERE conversation_id = ?", [conv]).fetchone()[0]
+    return one_value(db_path, "SELECT count(*) FROM decisions WHERE conversation_id = ?", [conv])
 
 
-def test_a_double_clicked_confirm_on_two_servers_is_recorded_once(tmp_path):
-    db_path = tmp_path / "shared.db"
-    first, second = Engine(open_db(db_path)), Engine(open_db(db_path))  # two servers, one file
+def one_value(target, sql, params=()):
+    """One value read on a connection of its own (a file path or a PostgreSQL URL), then closed."""
+    db = open_db(target)
+    try:
+        return db.execute(sql, list(params)).fetchone()[0]
+    finally:
+        db.close()
+
+
+def verified(target):
+    db = open_db(target)
+    try:
+        return audit.verify_chain(db).ok
+    finally:
+        db.close()
+
+
+@pytest.fixture(params=ENGINES)
+def shared_store(request, tmp_path):
+    """What two servers share: a SQLite file, or a PostgreSQL database (its URL)."""
+    return tmp_path / "shared.db" if request.param == "sqlite" else request.getfixturevalue("pg_database")
+
+
+def test_a_double_clicked_confirm_on_two_servers_is_recorded_once(shared_store):
+    db_path = shared_store
+    first, second = Engine(open_db(db_path)), Engine(open_db(db_path))  # two servers, one store
     for round_ in range(8):
         conv = f"D-race-{round_}"
         token = to_summary(first, conv)
@@ -156,8 +183,9 @@ class Remote:
 
 
 @pytest.fixture
-async def two_servers(tmp_path, slack_api):
-    """Two ``infoshare serve`` subprocesses on one SQLite file, Slack pointed at the mock Web API."""
+async def two_servers(tmp_path, slack_api, shared_store):
+    """Two ``infoshare serve`` subprocesses on one store (a SQLite file, or a PostgreSQL database
+    as replicas behind a load balancer have), Slack pointed at the mock Web API."""
     import asyncio
     import os
     import socket
@@ -172,7 +200,7 @@ async def two_servers(tmp_path, slack_api):
     env = {k: v for k, v in os.environ.items() if not k.startswith(("SLACK_", "Microsoft"))}
     env.update(SLACK_BOT_TOKEN=BOT_TOKEN, SLACK_SIGNING_SECRET=SECRET, INFOSHARE_SLACK_API_URL=slack_api.url,
                INFOSHARE_CONFIG="", PYTHONPATH=str(root))
-    db_path = tmp_path / "shared.db"
+    db_path = shared_store
     procs, ports = [], []
     for _ in range(2):
         with socket.socket() as s:
@@ -208,19 +236,25 @@ async def two_servers(tmp_path, slack_api):
                     proc.wait()
 
 
-async def slack_to_summary(user, api):
-    """Walk hmg-2018 to the summary with Confirm (No, Yes, Yes, the record form); its message."""
+async def slack_to_summary(user, api, *others):
+    """Walk hmg-2018 to the summary with Confirm (No, Yes, Yes, the record form); its message.
+    With ``others`` (the same person on other servers), each step after the first goes to the
+    next server in turn, as a load balancer may send it."""
+    turn = iter(__import__("itertools").cycle((*others, user) if others else (user,)))
     n = len(api.calls)
     assert (await user.command("start hmg-2018")).status == 200
     msg = await api.next_call("chat.postMessage", after=n, where=lambda c: c.args.get("channel") == user.dm)
     on_it = lambda c: c.ts == msg.ts  # noqa: E731 - (not the other server's retiring of an older message)
     for label in ("No", "Yes", "Yes"):
         n = len(api.calls)
-        await user.click(msg, label)
+        await next(turn).click(msg, label)
         msg = await api.next_call("chat.update", after=n, where=on_it)
     n = len(api.calls)
+    user = next(turn)
+    trigger = f"trigger-{next(user._ids) + 1}"  # the id the click is about to carry (not another person's)
     await user.click(msg, "Record this decision")
-    modal = (await api.next_call("views.open", after=n)).args["view"]
+    modal = (await api.next_call("views.open", after=n, where=lambda c: c.args.get("trigger_id") == trigger)
+             ).args["view"]
     await api.next_call("chat.update", after=n, where=on_it)
     form = {b["block_id"]: b for b in modal["blocks"] if b["type"] == "input"}
     first = {k: b["element"]["options"][0]["value"] for k, b in form.items() if "options" in b["element"]}
@@ -233,7 +267,28 @@ async def slack_to_summary(user, api):
 
 
 def user_decisions(db_path, user):
-    return open_db(db_path).execute("SELECT count(*) FROM decisions WHERE user_id = ?", [user]).fetchone()[0]
+    return one_value(db_path, "SELECT count(*) FROM decisions WHERE user_id = ?", [user])
+
+
+@contextlib.contextmanager
+def write_lock_held(target):
+    """Another writer holds the store's write lock (SQLite's) or the chain's lock (PostgreSQL's)
+    until the block ends: a turn that records waits inside the engine meanwhile."""
+    if isinstance(target, str) and target.startswith("postgresql://"):
+        import psycopg
+
+        from storage.postgres import CHAIN_LOCK
+        with psycopg.connect(target, autocommit=True) as holder:
+            holder.execute("SELECT pg_advisory_lock(%s)", [CHAIN_LOCK])
+            yield
+        return
+    holder = sqlite3.connect(target, isolation_level=None)
+    holder.execute("BEGIN IMMEDIATE")
+    try:
+        yield
+    finally:
+        holder.execute("ROLLBACK")
+        holder.close()
 
 
 pytest_plugins = ["slack_mock"]
@@ -256,14 +311,13 @@ async def test_confirm_double_clicked_on_two_serve_processes_is_recorded_once(tw
         assert user_decisions(db_path, on_a.user) == round_ + 1, f"round {round_}"
         shown = [c for c in slack_api.calls[n:] if c.method == "chat.update" and c.ts == summary.ts]
         assert len(shown) == 1 and "recorded" in shown[0].text.lower()  # the user is told once
-    assert audit.verify_chain(open_db(db_path)).ok
+    assert verified(db_path)
 
 
 async def test_a_serve_process_killed_mid_turn_loses_nothing_and_the_redelivery_is_processed_once(
         two_servers, slack_api):
     import asyncio
     import signal
-    import sqlite3
 
     from slack_mock import SlackUser
     (a, b), db_path = two_servers
@@ -276,20 +330,15 @@ async def test_a_serve_process_killed_mid_turn_loses_nothing_and_the_redelivery_
     assert user_decisions(db_path, on_a.user) == 1
 
     summary = await slack_to_summary(on_a, slack_api)
-    holder = sqlite3.connect(db_path, isolation_level=None)
-    holder.execute("BEGIN IMMEDIATE")  # the turn will start and wait inside the engine for the write lock
-    try:
+    with write_lock_held(db_path):  # the turn will start and wait inside the engine for the lock
         n = len(slack_api.calls)
         assert (await on_a.click(summary, "Confirm and record")).status == 200  # acknowledged; the turn runs on
         await asyncio.sleep(0.5)
         a.proc.send_signal(signal.SIGKILL)
         a.proc.wait(10)
-    finally:
-        holder.execute("ROLLBACK")
-        holder.close()
     assert not [c for c in slack_api.calls[n:] if "recorded" in c.text.lower()]
     assert user_decisions(db_path, on_a.user) == 1  # the first decision is there; nothing of the killed turn
-    assert audit.verify_chain(open_db(db_path)).ok
+    assert verified(db_path)
 
     for delivery in range(2):  # Slack retries the click on the other server, twice
         n = len(slack_api.calls)
@@ -299,3 +348,66 @@ async def test_a_serve_process_killed_mid_turn_loses_nothing_and_the_redelivery_
         await slack_api.settle(0.5)
     assert user_decisions(db_path, on_a.user) == 2
     assert audit.verify_chain(open_db(db_path)).ok
+
+
+async def test_a_walk_started_on_one_server_continues_on_the_other(two_servers, slack_api):
+    from slack_mock import SlackUser
+    (a, b), db_path = two_servers
+    on_a = SlackUser(a, slack_api, user="U0TWOSRV3")
+    on_b = SlackUser(b, slack_api, user="U0TWOSRV3", _ids=on_a._ids)
+    summary = await slack_to_summary(on_a, slack_api, on_b)  # start on a; answers b, a, b; the form on a ...
+    n = len(slack_api.calls)
+    await on_b.click(summary, "Confirm and record")  # ... and the confirm on b
+    done = await slack_api.next_call("chat.update", after=n, where=lambda c: "recorded" in c.text.lower())
+    assert done.ts == summary.ts
+    assert user_decisions(db_path, on_a.user) == 1
+    assert one_value(db_path, "SELECT answers FROM decisions WHERE user_id = ?", [on_a.user]) == (
+        '[["immediate_risk","no"],["purpose","yes"],["consent","yes"]]')
+    assert verified(db_path)
+
+
+async def test_people_recording_at_once_on_both_servers_lose_nothing(two_servers, slack_api):
+    import asyncio
+    import itertools
+
+    from slack_mock import SlackUser
+    (a, b), db_path = two_servers
+    people = [SlackUser(server, slack_api, user=f"U0PAR{i:04d}", _ids=itertools.count(1 + 100_000 * i))
+              for i, server in enumerate((a, b, a, b))]  # trigger ids unique across people, as Slack's are
+
+    async def record(person):
+        summary = await slack_to_summary(person, slack_api)
+        n = len(slack_api.calls)
+        await person.click(summary, "Confirm and record")
+        await slack_api.next_call("chat.update", after=n,
+                                  where=lambda c: c.ts == summary.ts and "recorded" in c.text.lower())
+
+    for _ in range(2):
+        await asyncio.gather(*(record(p) for p in people))
+    assert [user_decisions(db_path, p.user) for p in people] == [2, 2, 2, 2]
+    assert one_value(db_path, "SELECT count(DISTINCT ref) FROM decisions") == 8
+    assert verified(db_path)
+
+
+def test_a_scheduled_slot_is_taken_by_one_server_of_several(shared_store):
+    from storage.conversations import claim_slot
+    servers = [open_db(shared_store) for _ in range(3)]
+    try:
+        conversations.ensure_schema(servers[0])
+        slot = "job:digest:2026-12-07T09:00:00+00:00"
+        start, taken = threading.Barrier(3), []
+
+        def claim(db):
+            start.wait()
+            taken.append(claim_slot(db, slot))
+
+        threads = [threading.Thread(target=claim, args=(db,)) for db in servers]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join()
+        assert sorted(taken) == [False, False, True]
+        assert claim_slot(servers[0], "job:digest:2026-12-14T09:00:00+00:00")  # next week's is free
+    finally:
+        for db in servers:
+            db.close()

@@ -89,7 +89,8 @@ def ensure_schema(db: Database) -> None:
     migrate(db)
     repair_guards(db)
     with db_lock(db), transaction(db) as conn:
-        if conn.execute("SELECT 1 FROM decision_counts LIMIT 1").fetchone() is None:
+        if conn.execute("SELECT 1 FROM decision_counts LIMIT 1").fetchone() is None \
+                and conn.execute("SELECT 1 FROM decisions LIMIT 1").fetchone() is not None:
             conn.execute(_FILL_COUNTS)  # a store from before the table existed, or a bulk load
 
 

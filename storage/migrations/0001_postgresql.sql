@@ -71,7 +71,9 @@ BEGIN
     RETURN NEW;
 END $$;
 
-CREATE OR REPLACE FUNCTION infoshare_decisions_count() RETURNS trigger LANGUAGE plpgsql AS $$
+-- Runs as the owner (SECURITY DEFINER), so the application role needs no write right on the
+-- derived tables it keeps (roles_postgresql.sql).
+CREATE OR REPLACE FUNCTION infoshare_decisions_count() RETURNS trigger LANGUAGE plpgsql SECURITY DEFINER AS $$
 BEGIN
     IF NEW.kind <> 'purge' THEN
         INSERT INTO decision_counts (day, kind, outcome, pack_id, channel, n)
@@ -83,6 +85,8 @@ BEGIN
     ON CONFLICT (name) DO UPDATE SET seq = greatest(audit_sequence.seq, excluded.seq);
     RETURN NULL;
 END $$;
+ALTER FUNCTION infoshare_decisions_count() SET search_path FROM CURRENT;
+REVOKE ALL ON FUNCTION infoshare_decisions_count() FROM PUBLIC;
 
 CREATE OR REPLACE FUNCTION infoshare_decisions_no_update() RETURNS trigger LANGUAGE plpgsql AS $$
 BEGIN
