@@ -137,6 +137,10 @@ def test_db_copy_moves_the_store_with_its_chain_and_the_copy_verifies_to_the_sam
     assert f"ok: {rows} audit rows copied and verified; chain head {head}" in out.stdout
     out = infoshare("audit", "verify", "--db", pg_database, "--head", head)
     assert out.returncode == 0 and f"ok: {rows} rows verified; chain head {head}" in out.stdout
+    out = infoshare("digest", "--db", pg_database, "--format", "json", "--since", "2000-01-01")
+    digest = json.loads(out.stdout)
+    assert out.returncode == 0 and digest["verified"] is True and digest["chain_head"] == head
+    assert digest["total"] == 9 and digest["unanswered"][0]["question"].startswith("can I text")
     target = open_db(pg_database)
     mine, theirs = build_digest(source, verify=False), build_digest(target, verify=False)
     for key in ("total", "by_outcome", "by_pack", "by_day", "attention", "do_not_share_reasons", "top_topics",
