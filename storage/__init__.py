@@ -1,6 +1,10 @@
-"""SQLite storage, behind the engine (``dialogs``); nothing here knows a channel.
+"""The store, behind the engine (``dialogs``): SQLite by default, PostgreSQL for several replicas;
+nothing here knows a channel.
 
-- ``db``: opening the file with the settings every writer relies on, and the one locking rule.
+- ``db``: opening the store with the settings every writer relies on, and the one locking rule;
+  ``postgres``: the PostgreSQL pool behind the same surface.
+- ``migrations/``: the schema, one numbered list of migrations with an SQL file per engine.
+- ``copy``: moving a SQLite store, chain and all, into PostgreSQL.
 - ``conversations``: each conversation's state and the delivery keys processed once.
 - ``audit/``: the tamper-evident chain of decisions (``chain``), its check (``verify``) and
   retention (``retention``).

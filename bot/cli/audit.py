@@ -51,7 +51,7 @@ def verify(expected_head, as_json, db_path, config_path):
 
     Every row's SHA-256 is recomputed from its fields and checked against the next row's link,
     so changes are found even if the database's guard triggers were dropped first. The file's
-    own integrity (SQLite's integrity check: a corrupt page) is checked first. A read-only file
+    own integrity (SQLite's integrity check: a corrupt page; PostgreSQL checks its own pages) is checked first. A read-only file
     is verified too (the check is then not logged in it).
     """
     _config(config_path)
