@@ -1,5 +1,5 @@
-"""Conversation state, delivery keys, references, live cards and group commits: the same storage
-functions on SQLite and on PostgreSQL (issue 15), with the same results."""
+"""Conversation state, delivery keys, references and live cards: the same storage functions on
+SQLite and on PostgreSQL (issue 15), with the same results. (Group commits: test_group_commit.py.)"""
 
 from __future__ import annotations
 
@@ -11,7 +11,7 @@ from stores import both_engines
 from dialogs.engine import Engine
 from dialogs.events import Event
 from storage import conversations, references
-from storage.db import GroupCommit, db_lock, transaction
+from storage.db import db_lock, transaction
 
 db = both_engines()
 
@@ -56,29 +56,6 @@ def test_references_and_live_cards_are_replaced_not_duplicated(db):
     assert references.get_card(db, "teams", "a:1") == ("act-2", "outcome")
     references.forget_card(db, "teams", "a:1")
     assert references.get_card(db, "teams", "a:1") is None
-
-
-def test_turns_in_one_group_commit_each_stand_or_fall_alone(db):
-    engine = Engine(db)
-    commits = GroupCommit(db)
-    users = [f"U0GRP{i:04d}" for i in range(4)]
-
-    def boom():
-        conversations.seen_event(db, "made-up:doomed")
-        raise RuntimeError("made-up failure in one turn")
-
-    futures = [commits.submit(engine.handle, "slack", f"D{u[1:]}", u, Event("start", "hmg-2018"), f"k-{u}")
-               for u in users[:2]]
-    futures.append(commits.submit(boom))
-    futures += [commits.submit(engine.handle, "slack", f"D{u[1:]}", u, Event("start", "hmg-2018"), f"k-{u}")
-                for u in users[2:]]
-    results = [f.exception(timeout=60) or f.result() for f in futures]
-    commits.close()
-    assert isinstance(results[2], RuntimeError)
-    assert all(r[-1].kind == "question" for i, r in enumerate(results) if i != 2)
-    assert db.execute("SELECT count(*) FROM conversations").fetchone()[0] == 4
-    assert not conversations.was_seen(db, "made-up:doomed")
-    assert all(conversations.was_seen(db, f"k-{u}") for u in users)
 
 
 def test_threads_saving_different_conversations_at_once_lose_nothing(db):
