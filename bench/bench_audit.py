@@ -18,6 +18,7 @@ import argparse
 import os
 import platform
 import random
+import sqlite3
 import sys
 import tempfile
 import time
@@ -140,7 +141,7 @@ def main() -> None:
     args = parser.parse_args()
 
     print(f"machine: {platform.platform()}, {os.cpu_count()} CPUs ({platform.processor() or platform.machine()}), "
-          f"python {platform.python_version()}, sqlite {chain.sqlite3.sqlite_version}")
+          f"python {platform.python_version()}, sqlite {sqlite3.sqlite_version}")
     with tempfile.TemporaryDirectory(dir=args.dir) as tmp:
         path = Path(tmp) / "bench.db"
         db = open_db(path)
