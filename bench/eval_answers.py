@@ -6,6 +6,8 @@ Usage:
     python bench/eval_answers.py --errors        # also list the questions it got wrong
     python bench/eval_answers.py --cold          # build with an empty cache and no prepared fits:
                                                  # the embeddings and every fit computed (after a content edit)
+    python bench/eval_answers.py --predictions FILE  # also write every question's answer and score
+                                                 # (to diff two versions: the same file means the same answers)
 
 A TSV row whose ``expected`` is ``-`` is out of scope: the right reply is to abstain. Questions
 are only printed with ``--errors`` (test data is made up; real questions are never logged).
@@ -19,7 +21,7 @@ import os
 import platform
 import sys
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -81,6 +83,8 @@ class Result:
     abstained: int
     latencies_ms: list[float]
     errors: list[tuple[str, str, str, str]]
+    answers: list[tuple[str, str, float]] = field(default_factory=list)
+    """Each question's expected topic, the answer (``-``: abstained) and its score, in file order."""
 
     @property
     def top1(self) -> float:
@@ -116,6 +120,7 @@ def evaluate(rows: list[tuple[str, str, str]], name: str, get_matcher) -> Result
         ans = m.ask(question)
         res.latencies_ms.append((time.perf_counter() - t0) * 1000)
         got = ans.topic or "-"
+        res.answers.append((expected, got, ans.score))
         if expected == "-":
             res.out_scope += 1
             res.abstained += ans.topic is None
@@ -169,6 +174,9 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--errors", action="store_true", help="list the questions answered wrongly")
     ap.add_argument("--cold", action="store_true",
                     help="build with an empty cache, to time building the ONNX graph and the example embeddings")
+    ap.add_argument("--predictions", type=Path, metavar="FILE",
+                    help="write each question's answer and score (set, row, expected, answer, score as repr) "
+                         "to FILE, for diffing two versions; no question text is written")
     args = ap.parse_args(argv)
     t0 = time.perf_counter()
     from dialogs.answers import get_encoder, get_matcher
@@ -198,6 +206,12 @@ def main(argv: list[str] | None = None) -> int:
         results.append(res)
         print(report(res, args.errors))
         ok &= res.meets_targets()
+    if args.predictions:
+        with open(args.predictions, "w", encoding="utf-8") as f:
+            f.write("set\trow\texpected\tanswer\tscore\n")
+            for res in results:
+                for i, (expected, got, score) in enumerate(res.answers, 1):
+                    f.write(f"{res.name}\t{i}\t{expected}\t{got}\t{score!r}\n")
     blind = [r for r in results if r.name in FIRST]
     for name, group in (("pooled, every set", results), ("pooled, the sets written blind in tests/data", blind)):
         if group:
