@@ -304,6 +304,16 @@ def test_the_tokenizer_gives_hf_tokenizers_ids_on_every_content_text():
     assert [t for t in texts if ours.encode(t) != ref.encode(t).ids] == []
 
 
+def test_the_tokenizers_ascii_shortcut_cuts_as_the_general_path():
+    from dialogs.answers.tokenizer import _clean, _split, words
+    ascii_chars = "".join(map(chr, range(128)))
+    texts = [t for t in all_content_texts() if t.isascii()] + [
+        ascii_chars, ascii_chars[::-1], "Can I share?? (yes/no) e.g. DSL's #1 -- 'MASH'\x0b\x0cok\x1f\x7fend",
+        "  leading and trailing\t\r\n", "", " ", "a\x00b"]
+    assert [t for t in texts if words(t) != _split(_clean(t))] == []
+    assert words("Héllo wörld") == _split(_clean("Héllo wörld")) == ["hello", "world"]
+
+
 def test_the_shipped_tokenizer_is_the_models_and_carries_its_licence():
     import hashlib
     assert hashlib.sha256(TOKENIZER_FILE.read_bytes()).hexdigest() in (TOKENIZER_FILE.parent / "README.md").read_text()
