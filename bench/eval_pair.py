@@ -9,9 +9,11 @@ round starts one process for each checkout, builds their matchers, then asks bot
 to one, then to the other, then question 2, the order swapped each question, so both meet the
 machine as it is at that moment (on a shared 2-core machine one eval's p99 moves by milliseconds
 from run to run, and other processes' bursts last longer than a question). It prints each set's
-p99 for both, the median and range over the rounds, and the median of the per-question ratios; and
-checks that every question got the same answer and score from both in every round (exit status 1
-if not).
+p99 for both, the median and range over the rounds, and the median of the per-question ratios; then
+the p99 of each question's median over its unpressured asks (those during which no task waited
+0.5 ms for a CPU, Linux PSI), what an idle machine would show, with the questions that never had
+one left out and counted; and checks that every question got the same answer and score from both
+in every round (exit status 1 if not).
 """
 
 from __future__ import annotations
@@ -84,6 +86,7 @@ def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("other", type=Path, nargs="?", help="the other checkout's root")
     ap.add_argument("--rounds", type=int, default=5)
+    ap.add_argument("--json", type=Path, metavar="FILE", help="also write every ask's figures to FILE")
     ap.add_argument("--child", type=Path, help=argparse.SUPPRESS)
     args = ap.parse_args(argv)
     if args.child:
@@ -114,6 +117,18 @@ def main(argv: list[str] | None = None) -> int:
               f"{pressured:>4.0f}/{len(idx)}")
     print("ratio p99: median over the rounds of this p99 / other p99; ratio q: median of this / other per question")
     print(f"* questions during which tasks waited {ev.PRESSURED_US / 1000:g} ms or more for a CPU (median run)")
+    print(f"\nunpressured: p99 of each question's median over its asks during which no task waited "
+          f"{ev.PRESSURED_US / 1000:g} ms for a CPU")
+    print(f"{'set':28s} {'this p99 ms':>12s} {'other p99 ms':>12s} {'left out':>9s}")
+    for name in sets + ["pooled"]:
+        idx = [i for i, q in enumerate(qs) if name in ("pooled", q[0])]
+        quiet = {who: [[rd[who][i][0] for rd in rounds if rd[who][i][3] is not None
+                        and rd[who][i][3] < ev.PRESSURED_US] for i in idx] for who in checkouts}
+        kept = [j for j in range(len(idx)) if all(quiet[who][j] for who in checkouts)]
+        p99 = {who: ev.percentile([statistics.median(quiet[who][j]) for j in kept], 0.99) for who in checkouts}
+        print(f"{name:28s} {p99['this']:12.2f} {p99['other']:12.2f} {len(idx) - len(kept):>4d}/{len(idx)}")
+    if args.json:
+        args.json.write_text(json.dumps({"questions": [q[:3] for q in qs], "rounds": rounds}), encoding="utf-8")
     first = [a[1:3] for a in rounds[0]["this"]]
     same = all([a[1:3] for a in rd[who]] == first for rd in rounds for who in checkouts)
     print("every question got the same answer and score from both, in every round" if same
