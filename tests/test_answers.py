@@ -304,6 +304,16 @@ def test_the_tokenizer_gives_hf_tokenizers_ids_on_every_content_text():
     assert [t for t in texts if ours.encode(t) != ref.encode(t).ids] == []
 
 
+def test_the_tokenizers_ascii_shortcut_cuts_as_the_general_path():
+    from dialogs.answers.tokenizer import _clean, _split, words
+    ascii_chars = "".join(map(chr, range(128)))
+    texts = [t for t in all_content_texts() if t.isascii()] + [
+        ascii_chars, ascii_chars[::-1], "Can I share?? (yes/no) e.g. DSL's #1 -- 'MASH'\x0b\x0cok\x1f\x7fend",
+        "  leading and trailing\t\r\n", "", " ", "a\x00b"]
+    assert [t for t in texts if words(t) != _split(_clean(t))] == []
+    assert words("Héllo wörld") == _split(_clean("Héllo wörld")) == ["hello", "world"]
+
+
 def test_the_shipped_tokenizer_is_the_models_and_carries_its_licence():
     import hashlib
     assert hashlib.sha256(TOKENIZER_FILE.read_bytes()).hexdigest() in (TOKENIZER_FILE.parent / "README.md").read_text()
@@ -459,6 +469,30 @@ def test_word_features_are_what_tfidf_vectorizer_gives():
     for q in ["can I ring 999 about a child", "right to ask under clare's law", "zzz"]:
         terms = m.terms(q)
         assert np.allclose(wf.row(terms), vec.transform([terms]).toarray()[0])
+
+
+@needs_model
+def test_each_class_best_cosines_are_its_own_three_best():
+    """The cosine features take each class's three best from rows of at most CHUNK documents
+    (the 650 out-of-scope examples span several): the same values as sorting the class's own."""
+    from dialogs.answers.features import EMBED_FEATURES, BM25_FEATURES, TOP_K
+    m = get_matcher("hmg-2018")
+    c, feat = m.corpus, m._feat
+    assert feat.merge is not None  # the out-of-scope class is over one row
+    rng = np.random.default_rng(0)
+    e = len(BM25_FEATURES)
+    for trial in range(20):
+        sims = rng.uniform(-1, 1, len(c.emb_docs))
+        if trial % 2:  # calibration masks documents, some classes down to fewer than TOP_K
+            sims[rng.choice(len(sims), 400, replace=False)] = -9.0
+            sims[np.flatnonzero(c.emb_class == trial % c.k)[1:]] = -9.0
+        rows = feat.rows(["consent"], sims, centroid=np.zeros(c.k + 1))
+        for cls in range(c.k + 1):
+            own = np.sort(sims[c.emb_class == cls])[-TOP_K:]
+            own = own[own > -2.0]
+            assert rows[cls, e + EMBED_FEATURES.index("cos_max")] == (own[-1] if len(own) else -1.0)
+            top = np.concatenate([np.full(TOP_K - len(own), own[-1] if len(own) else -1.0), own])
+            assert rows[cls, e + EMBED_FEATURES.index("cos_top3")] == top.mean()
 
 
 def test_words_only_when_embeddings_are_off():

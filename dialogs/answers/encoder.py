@@ -84,6 +84,12 @@ class Encoder:
         # Two threads that sleep rather than spin when idle: a question's embedding in 4.4 ms
         # (p50; p99 8.3) instead of 5.9 (p99 10.4) on one thread, measured in turn on a shared
         # 2-core machine; spinning threads were faster still but keep a core busy between questions.
+        # Checked again for issue 12's p99 (bench/eval_pair.py against copies with other settings,
+        # each question to both in turn): one thread made a question 1.2 times as slow and was no
+        # better with a busy loop on the other core; spinning only during a run
+        # (session.force_spinning_stop) was 5-10% faster with the machine to itself and doubled the
+        # p99 while other processes ran. The memory pattern, dynamic_block_base and denormals-as-zero
+        # made no measurable difference. No thread setting changes an embedding (same bits).
         opts.intra_op_num_threads = min(2, os.cpu_count() or 1)
         opts.inter_op_num_threads = 1
         opts.add_session_config_entry("session.intra_op.allow_spinning", "0")

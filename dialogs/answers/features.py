@@ -30,6 +30,8 @@ FEATURES = BM25_FEATURES + EMBED_FEATURES + ("length",)
 
 TOP_K = 3
 """``cos_top3`` averages this many of a topic's highest cosines."""
+CHUNK = 128
+"""A class's embedded documents are gathered in rows of at most this many (at least TOP_K)."""
 
 
 class Bm25:
@@ -62,12 +64,26 @@ class Featurizer:
         if embeddings is not None:
             by_class = [np.flatnonzero(corpus.emb_class == c) for c in range(k + 1)]
             self.class_sums = np.stack([embeddings[idx].sum(0) for idx in by_class]).astype(np.float64)
-            # Each class's embedded documents as one padded row of indices (-1 pads), so a
-            # question's best cosines per class come from one gather instead of a loop.
-            width = max(len(idx) for idx in by_class)
-            self.class_pad = np.full((k + 1, width), -1)
-            for c, idx in enumerate(by_class):
-                self.class_pad[c, :len(idx)] = idx
+            # A question's best cosines per class come from one gather and one partition. Each
+            # class's embedded documents are rows of at most CHUNK indices (the index one past the
+            # last document pads, where rows() puts -9), so the 650 out-of-scope examples take six
+            # rows rather than widening every topic's row to 650 (21,000 cells for 3,000 cosines,
+            # 0.3 ms a question); a class over several rows has its rows' best merged after.
+            self.largest = max(len(idx) for idx in by_class)
+            chunks = [(c, idx[s:s + CHUNK]) for c, idx in enumerate(by_class)
+                      for s in range(0, max(len(idx), 1), CHUNK)]
+            n = len(embeddings)
+            self.chunk_pad = np.full((len(chunks), max(len(idx) for _, idx in chunks)), n)
+            for r, (_, idx) in enumerate(chunks):
+                self.chunk_pad[r, :len(idx)] = idx
+            keep = min(TOP_K, self.largest)
+            owner = np.array([c for c, _ in chunks])
+            self.merge = None  # (classes, rows * keep) into the rows' best, flattened (one past pads)
+            if len(chunks) > k + 1:
+                rows_of = [np.flatnonzero(owner == c) for c in range(k + 1)]
+                self.merge = np.full((k + 1, max(len(r) for r in rows_of) * keep), len(chunks) * keep)
+                for c, rs in enumerate(rows_of):
+                    self.merge[c, :len(rs) * keep] = (rs[:, None] * keep + np.arange(keep)).ravel()
 
     def centroid_cos(self, vec: np.ndarray, sums: np.ndarray | None = None) -> np.ndarray:
         """Cosine of ``vec`` to each class's mean embedding."""
@@ -116,10 +132,13 @@ class Featurizer:
             e = len(BM25_FEATURES)
             # The TOP_K best cosines of each class, ascending; -1 where a class has fewer
             # (padding and masked documents, -9, never rank above a real cosine).
-            padded = np.where(self.class_pad >= 0, sims[self.class_pad], -9.0)
-            width = min(TOP_K, padded.shape[1])
+            width = min(TOP_K, self.largest)
+            cand = np.append(sims, -9.0)[self.chunk_pad]
+            cand = np.partition(cand, -width, axis=1)[:, -width:]
+            if self.merge is not None:
+                cand = np.partition(np.append(cand.ravel(), -9.0)[self.merge], -width, axis=1)[:, -width:]
             top = np.full((k + 1, TOP_K), -1.0)
-            best_k = np.sort(np.partition(padded, -width, axis=1)[:, -width:], axis=1)
+            best_k = np.sort(cand, axis=1)
             top[:, -width:] = np.where(best_k > -2.0, best_k, -1.0)
             cmax = top[:, -1]
             top2 = np.sort(cmax)[-2:]
