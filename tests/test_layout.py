@@ -105,7 +105,8 @@ def test_the_teams_package_and_the_command_line_load_without_botbuilder():
 
 
 def test_slack_uses_bolt_through_its_public_api():
-    """No Bolt internals (``*internals*`` modules, ``_``-prefixed names), no hand-made form decoder."""
+    """No Bolt internals (``*internals*`` modules, ``_``-prefixed names), no ``unicode_escape``
+    form decoder (the transport's decoder reads forms exactly as urllib does: test_slack_form)."""
     for _name, path in MODULES.items():
         for module, names, line in imports(path):
             if module.split(".")[0] == "slack_bolt":

@@ -5,9 +5,10 @@ Two converters and one check, before Bolt sees anything:
 1. A body that is not UTF-8 gets 400 (Slack sends nothing else; the verifier reads text).
    :func:`signature_ok`: slack_sdk's :class:`~slack_sdk.signature.SignatureVerifier` over the raw
    bytes (Slack's v0 signature, at most five minutes old). A bad one gets 401 and is not logged.
-2. :func:`parse_request`: the body read as Bolt reads it (JSON, or a form parsed with
-   :func:`urllib.parse.parse_qsl`, whose ``payload`` is JSON), strictly, and every field the
-   listeners use of the type Slack sends. A malformed body gets 400; Bolt would answer 500.
+2. :func:`parse_request`: the body read as Bolt reads it (JSON, or a form read as
+   :func:`urllib.parse.parse_qsl` reads it, whose ``payload`` is JSON), strictly, and every field
+   the listeners use of the type Slack sends. A malformed body gets 400; Bolt would answer 500.
+   A form's ``%XX`` escapes are decoded in C (:func:`unquote_plus`), to urllib's letter.
 3. :func:`to_bolt_request`: an :class:`~slack_bolt.request.async_request.AsyncBoltRequest` built
    with its public constructor, the body handed over as JSON: as it came, an interactivity
    ``payload`` as it came, a command's form as the JSON of its fields (a command mentioning the
@@ -19,10 +20,11 @@ Nothing here logs a body or a message's text.
 
 from __future__ import annotations
 
+import binascii
 import json
 import logging
 from typing import Any
-from urllib.parse import parse_qsl
+from urllib.parse import unquote_plus as urllib_unquote_plus
 
 from aiohttp import web
 from slack_bolt.adapter.aiohttp import to_aiohttp_response
@@ -71,15 +73,49 @@ def content_type_of(header: str | None) -> str | None:
     return header.split(";")[0] if header else None
 
 
+def unquote_plus(text: str) -> str:
+    """:func:`urllib.parse.unquote_plus`, the same result (tests compare them), with the escapes
+    decoded in C: a click's payload is some 4 kB with a thousand ``%XX``, which urllib decodes
+    one by one in Python (0.2 ms, as much as the rest of the transport).
+
+    The common case (ASCII, every ``%`` followed by two hex digits) goes through
+    :func:`binascii.a2b_qp`, quoted-printable's decoder: ``%XX`` written as ``=XX`` (and ``=``
+    itself as ``=3D``) is exactly the escape it decodes. Anything else is urllib's: non-ASCII
+    text, line breaks (quoted-printable's soft line breaks), and a ``%`` that starts no escape
+    (found by the length: each ``=XX`` decoded shortens the text by two bytes, and whatever
+    a2b_qp makes of a ``=`` not followed by two hex digits shortens it by less).
+
+    Example:
+        >>> unquote_plus("caf%C3%A9+%3D+100%25")
+        'café = 100%'
+    """
+    text = text.replace("+", " ")
+    if "%" not in text:
+        return text
+    if not text.isascii() or "\r" in text or "\n" in text:
+        return urllib_unquote_plus(text)
+    escapes = text.count("%") + text.count("=")
+    qp = text.replace("=", "=3D").replace("%", "=").encode("ascii")
+    raw = binascii.a2b_qp(qp)
+    if len(raw) != len(qp) - 2 * escapes:  # a "%" that starts no escape: urllib keeps it as it is
+        return urllib_unquote_plus(text)
+    return raw.decode("utf-8", "replace")
+
+
 def parse_form(text: str) -> dict[str, str] | None:
-    """A strict ``application/x-www-form-urlencoded`` body, or None when it is not one."""
-    try:
-        pairs = parse_qsl(text, keep_blank_values=True, strict_parsing=True)
-    except ValueError:  # a field without "=", or an empty one
-        return None
-    if not pairs or any(not name for name, _ in pairs):
-        return None
-    return dict(pairs)
+    """A strict ``application/x-www-form-urlencoded`` body, or None when it is not one.
+
+    What ``dict(parse_qsl(text, keep_blank_values=True, strict_parsing=True))`` gives, or None
+    where that raises (a field without ``=``, an empty field) or a name is empty (tests compare
+    them on made-up and real bodies)."""
+    form: dict[str, str] = {}
+    for field in text.split("&"):
+        name, eq, value = field.partition("=")
+        name = unquote_plus(name)
+        if not eq or not name:
+            return None
+        form[name] = unquote_plus(value)
+    return form
 
 
 def parse_request(text: str, content_type: str | None) -> tuple[dict[str, Any], str] | None:
