@@ -38,9 +38,14 @@ async def test_json_nested_100000_deep_on_slack_events_is_400(alice, body):
     {"type": "block_actions", "actions": "click", "user": {"id": "U0ALICE01"}},
     {"type": "block_actions", "actions": [{"action_id": 7}], "user": 12345},
     {"type": "view_submission", "view": "not a view", "user": {"id": "U0ALICE01"}},
+    {"type": "block_actions", "actions": [{"action_id": "infoshare:x"}], "user": {"id": "U0ALICE01"}, "team": 5},
+    {"type": "block_actions", "actions": [{"action_id": "infoshare:x"}], "user": {"id": "U0ALICE01"},
+     "channel": 5},
+    {"type": "", "actions": [{"action_id": "infoshare:x"}], "user": {"id": "U0ALICE01"}},
     [1, 2, 3],
     "just a string",
-], ids=["no-actions", "actions-a-string", "user-a-number", "view-a-string", "a-list", "a-string"])
+], ids=["no-actions", "actions-a-string", "user-a-number", "view-a-string", "team-a-number", "channel-a-number",
+        "no-type", "a-list", "a-string"])
 async def test_signed_interactions_of_the_wrong_shape_are_400(alice, payload):
     body = urlencode({"payload": json.dumps(payload)})
     resp = await alice.post(body, "application/x-www-form-urlencoded", headers=sign(body), signed=False)
@@ -52,9 +57,14 @@ async def test_signed_interactions_of_the_wrong_shape_are_400(alice, payload):
     {"type": "event_callback", "event_id": "Ev-2", "event": {"type": "message", "user": 12345, "text": 5}},
     {"type": "event_callback", "event_id": "Ev-3", "event": None},
     {"type": "event_callback", "event_id": ["x"], "event": {"type": "message"}},
-], ids=["event-a-string", "user-a-number", "event-null", "event-id-a-list"])
+    {"type": "event_callback", "event_id": "Ev-4", "event": {"type": "message"}, "enterprise": 5},
+    {"type": "event_callback", "event_id": "Ev-5", "event": {"type": "message"}, "authorizations": [5]},
+    ["event_callback"],
+    '{"type": "event_callback", "event_id": "Ev-6", "event": {"type": "message"}} and more',
+], ids=["event-a-string", "user-a-number", "event-null", "event-id-a-list", "enterprise-a-number",
+        "authorizations-of-numbers", "a-list", "trailing-text"])
 async def test_signed_events_of_the_wrong_shape_are_400(alice, event, slack_api):
-    body = json.dumps(event)
+    body = event if isinstance(event, str) else json.dumps(event)
     resp = await alice.post(body, "application/json", headers=sign(body), signed=False)
     assert resp.status == 400
     await slack_api.settle()

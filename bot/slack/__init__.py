@@ -3,8 +3,8 @@ one engine turn (:meth:`Engine.handle <dialogs.engine.Engine.handle>`), and its 
 Block Kit.
 
 ===========================  =====================================================================
-``bot/slack/transport.py``   ``POST /slack/events``: slack_sdk's SignatureVerifier, the parse check
-                             (401 and 400 before Bolt), then Bolt's public ``AsyncBoltRequest``
+``bot/slack/transport.py``   ``POST /slack/events``: slack_sdk's SignatureVerifier, Bolt's public
+                             ``AsyncBoltRequest``, the parse check (401 and 400 before any listener)
 ``bot/slack/app.py``         the Bolt ``AsyncApp``: its listeners (each acknowledges, then runs one
                              engine turn), Socket Mode, the one error handler
 ``bot/slack/blocks.py``      Block Kit from core replies, core events from button values

@@ -14,8 +14,8 @@ How it behaves:
   (``/infoshare help`` is answered there, ephemerally, with general help only).
 * The message with the buttons is updated in place (``chat.update``) as the walk moves on;
   the record step is a modal.
-* Requests are verified before Bolt sees them (:mod:`bot.slack.transport`: slack_sdk's
-  SignatureVerifier, then a parse check): bad signatures get 401, malformed bodies 400, and
+* Requests are verified before Bolt sees them and parse-checked before any listener runs
+  (:mod:`bot.slack.transport`): bad signatures get 401, malformed bodies 400, and
   neither is logged.
 * Every listener acknowledges first and does the work afterwards (a modal submission is
   checked by the engine first, so that errors can go back onto the form); a delivery key (the

@@ -1,18 +1,20 @@
 """Slack over HTTP: ``POST /slack/events`` to the Bolt app, as bolt-python's aiohttp adapter does it.
 
-Two converters and one check, before Bolt sees anything:
+Two converters and two checks, before any listener runs:
 
 1. A body that is not UTF-8 gets 400 (Slack sends nothing else; the verifier reads text).
    :func:`signature_ok`: slack_sdk's :class:`~slack_sdk.signature.SignatureVerifier` over the raw
    bytes (Slack's v0 signature, at most five minutes old). A bad one gets 401 and is not logged.
-2. :func:`parse_request`: the body read as Bolt reads it (JSON, or a form read as
-   :func:`urllib.parse.parse_qsl` reads it, whose ``payload`` is JSON), strictly, and every field
-   the listeners use of the type Slack sends. A malformed body gets 400; Bolt would answer 500.
-   A form's ``%XX`` escapes are decoded in C (:func:`unquote_plus`), to urllib's letter.
+2. :func:`bolt_body`: the JSON Bolt is to read, found as Bolt finds it (the body when it is
+   JSON, else a form read as :func:`urllib.parse.parse_qsl` reads it, strictly: its ``payload``
+   as it came, or a command's fields as JSON, since a command mentioning the word "payload"
+   would otherwise be read by Bolt as interactivity). A form's ``%XX`` escapes are decoded in C
+   (:func:`unquote_plus`), to urllib's letter.
 3. :func:`to_bolt_request`: an :class:`~slack_bolt.request.async_request.AsyncBoltRequest` built
-   with its public constructor, the body handed over as JSON: as it came, an interactivity
-   ``payload`` as it came, a command's form as the JSON of its fields (a command mentioning the
-   word "payload" would otherwise be read by Bolt as interactivity). Bolt's response goes back
+   with its public constructor, as bolt's own aiohttp adapter builds it. Bolt parses the JSON,
+   once; :func:`shape_problem` then checks what it parsed: an object, every field the listeners
+   use of the type Slack sends. JSON that does not parse, or that Bolt cannot build a request
+   from, or of the wrong shape, gets 400 (Bolt would answer 500). Bolt's response goes back
    through bolt's own ``to_aiohttp_response``.
 
 Nothing here logs a body or a message's text.
@@ -118,34 +120,53 @@ def parse_form(text: str) -> dict[str, str] | None:
     return form
 
 
-def parse_request(text: str, content_type: str | None) -> tuple[dict[str, Any], str] | None:
-    """The body as Bolt reads it, parsed once, and the JSON text to hand Bolt; None when it is
-    malformed (Bolt would answer 500).
+JSON_SPACE = " \t\n\r"
+"""The whitespace JSON allows before a value."""
+
+
+def bolt_body(text: str, content_type: str | None) -> tuple[str, bool] | None:
+    """The JSON text Bolt is to read for this body, and whether it is an interactivity
+    ``payload``; None when the body is malformed (Bolt would answer 500).
 
     Like Bolt: JSON when the content type says so or the body starts with ``{``, else a form whose
-    ``payload`` (interactivity) is JSON. JSON must be an object; a form must be strictly
-    ``key=value&...``; a payload must be an object with a ``type``. Bolt gets the JSON as it came
-    (the body, or the payload), and a command's form as the JSON of its fields.
+    ``payload`` (interactivity) is JSON. A form must be strictly ``key=value&...``, and the JSON
+    an object (it starts with ``{``: whether it parses is Bolt's to find, once). Bolt gets the JSON
+    as it came (the body, or the payload), and a command's form as the JSON of its fields.
+
+    Example:
+        >>> bolt_body("payload=%7B%22type%22%3A%22block_actions%22%7D", "application/x-www-form-urlencoded")
+        ('{"type":"block_actions"}', True)
+        >>> bolt_body("command=%2Finfoshare&text=help", "application/x-www-form-urlencoded")
+        ('{"command": "/infoshare", "text": "help"}', False)
     """
     if not text.strip():
         return None
     if content_type == "application/json" or text.startswith("{"):
-        try:
-            parsed = json.loads(text)
-        except (ValueError, RecursionError):  # RecursionError: nested too deep
+        body, payload = text, False
+    else:
+        params = parse_form(text)
+        if params is None:
             return None
-        return (parsed, text) if isinstance(parsed, dict) and not _shape_problem(parsed) else None
-    params = parse_form(text)
-    if params is None:
-        return None
-    if "payload" in params:
-        try:
-            payload = json.loads(params["payload"])
-        except (ValueError, RecursionError):
-            return None
-        ok = isinstance(payload, dict) and isinstance(payload.get("type"), str) and payload["type"]
-        return (payload, params["payload"]) if ok and not _shape_problem(payload) else None
-    return params, json.dumps(params, ensure_ascii=False)
+        payload = "payload" in params
+        body = params["payload"] if payload else json.dumps(params, ensure_ascii=False)
+    return (body, payload) if body.lstrip(JSON_SPACE).startswith("{") else None
+
+
+BOLT_READ_ERRORS = (ValueError, RecursionError, TypeError, AttributeError)
+"""What Bolt's request constructor raises on JSON that does not parse (ValueError), that is
+nested too deep (RecursionError), or whose ``team``, ``enterprise``, ``channel`` or
+``authorizations`` is not what Slack sends (``"team": 5``: TypeError, AttributeError)."""
+
+
+def shape_problem(body: dict[str, Any], payload: bool) -> str | None:
+    """What is of the wrong shape in the body Bolt parsed, or None: an interactivity payload
+    must have a ``type``, and every field the listeners use must be the type Slack sends
+    (:func:`_shape_problem`)."""
+    if not isinstance(body, dict):
+        return "body"
+    if payload and not (isinstance(body.get("type"), str) and body["type"]):
+        return "type"
+    return _shape_problem(body)
 
 
 def is_id(value: Any) -> bool:
@@ -180,11 +201,24 @@ def _shape_problem(body: dict[str, Any]) -> str | None:
 
 
 def to_bolt_request(body: str, query: str, headers: dict[str, str]) -> AsyncBoltRequest:
-    """The Bolt request for a body :func:`parse_request` accepted, as JSON (Bolt reads JSON the
-    same way every time), built as bolt's own aiohttp adapter builds it."""
+    """The Bolt request for JSON :func:`bolt_body` found (Bolt reads JSON the same way every
+    time), built as bolt's own aiohttp adapter builds it. Bolt parses the JSON here; it raises
+    one of :data:`BOLT_READ_ERRORS` when it cannot."""
     headers = {k: v for k, v in headers.items() if k.lower() != "content-type"}
     headers["Content-Type"] = "application/json"
     return AsyncBoltRequest(body=body, query=query, headers=headers)
+
+
+def read_request(text: str, content_type: str | None, query: str, headers: dict[str, str]) -> AsyncBoltRequest | None:
+    """The Bolt request for a verified body, or None when the body is malformed (400)."""
+    found = bolt_body(text, content_type)
+    if found is None:
+        return None
+    try:
+        bolt = to_bolt_request(found[0], query, headers)
+    except BOLT_READ_ERRORS:
+        return None
+    return None if shape_problem(bolt.body, found[1]) else bolt
 
 
 async def dispatch(app: AsyncApp, secret: str, request: web.Request) -> web.Response:
@@ -198,11 +232,11 @@ async def dispatch(app: AsyncApp, secret: str, request: web.Request) -> web.Resp
                         request.headers.get("X-Slack-Signature")):
         log.info("refused a Slack request: missing, wrong or stale signature")
         return web.json_response({"error": "invalid request"}, status=401)
-    parsed = parse_request(text, content_type_of(request.headers.get("Content-Type")))
-    if parsed is None:
+    bolt = read_request(text, content_type_of(request.headers.get("Content-Type")), request.query_string,
+                        dict(request.headers))
+    if bolt is None:
         log.info("refused a Slack request: malformed body")
         return web.json_response({"error": "malformed body"}, status=400)
-    bolt = to_bolt_request(parsed[1], request.query_string, dict(request.headers))
     return await to_aiohttp_response(await app.async_dispatch(bolt))
 
 
