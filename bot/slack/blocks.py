@@ -139,15 +139,18 @@ def fallback_text(replies: list[Reply]) -> str:
 
 # ---- button values -------------------------------------------------------------------------
 
+_COMPACT = json.JSONEncoder(separators=(",", ":"))
+"""``json.dumps(..., separators=(",", ":"))`` without building an encoder for every button."""
+
+
 def event_value(event: Event, nonce: str) -> str:
     """The button value that carries ``event`` (kind, value, token, values) and the render nonce."""
-    return json.dumps({"e": [event.kind, event.value, event.token, event.values], "n": nonce},
-                      separators=(",", ":"))
+    return _COMPACT.encode({"e": [event.kind, event.value, event.token, event.values], "n": nonce})
 
 
 def adapter_value(action: str, token: str | None, nonce: str) -> str:
     """A button the adapter handles itself (open the record form, type an answer)."""
-    return json.dumps({"a": action, "t": token, "n": nonce}, separators=(",", ":"))
+    return _COMPACT.encode({"a": action, "t": token, "n": nonce})
 
 
 def parse_value(value: str | None) -> dict[str, Any]:
@@ -205,28 +208,38 @@ def choice_elements(reply: Reply, nonce: str, *, skip_kinds: tuple[str, ...] = (
 
     ``nav``: only the navigation choices (True), only the others (False), or all (None).
     """
-    numbered = [(i, c) for i, c in enumerate(reply.choices) if c.kind not in skip_kinds
-                and (nav is None or (c.kind in NAV_KINDS) == nav)]
-    choices = [c for _, c in numbered]
-    by_kind: dict[str, list[Choice]] = {}
-    for c in choices:
-        by_kind.setdefault(c.kind, []).append(c)
-    elements: list[dict[str, Any]] = []
+    answers, navigation = choice_rows(reply, nonce, skip_kinds=skip_kinds, split=nav is not None)
+    return navigation if nav else answers
+
+
+def choice_rows(reply: Reply, nonce: str, *, skip_kinds: tuple[str, ...] = (),
+                split: bool = True) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
+    """``(answers, navigation)``: the elements of the choices that answer the reply, then of those
+    in :data:`~dialogs.events.NAV_KINDS` (all in the first, with ``split=False``), in one pass.
+    A kind is wholly in one row, so its choices become one select menu when there are more than
+    :data:`MAX_BUTTONS` of them."""
+    counts: dict[str, int] = {}
+    for c in reply.choices:
+        counts[c.kind] = counts.get(c.kind, 0) + 1
+    rows: tuple[list[dict[str, Any]], list[dict[str, Any]]] = ([], [])
     done: set[str] = set()
-    for i, c in numbered:
-        group = by_kind[c.kind]
-        if len(group) > MAX_BUTTONS:
+    for i, c in enumerate(reply.choices):
+        if c.kind in skip_kinds:
+            continue
+        row = rows[1] if split and c.kind in NAV_KINDS else rows[0]
+        if counts[c.kind] > MAX_BUTTONS:
             if c.kind in done:
                 continue
             done.add(c.kind)
+            group = [g for g in reply.choices if g.kind == c.kind]
             options = [{"text": plain(g.label, MAX_LABEL), "value": event_value(choice_event(reply, g), nonce)}
                        for g in group[:100]]
-            elements.append({"type": "static_select", "action_id": f"{ACTION_PREFIX}{c.kind}:select",
-                             "placeholder": plain(f"Choose one of {len(group)}"), "options": options})
+            row.append({"type": "static_select", "action_id": f"{ACTION_PREFIX}{c.kind}:select",
+                        "placeholder": plain(f"Choose one of {len(group)}"), "options": options})
             continue
-        elements.append(button(c.label, event_value(choice_event(reply, c), nonce),
-                               f"{ACTION_PREFIX}{c.kind}:{i}", c.style, _a11y(c, reply)))
-    return elements
+        row.append(button(c.label, event_value(choice_event(reply, c), nonce),
+                          f"{ACTION_PREFIX}{c.kind}:{i}", c.style, _a11y(c, reply)))
+    return rows
 
 
 def actions(elements: list[dict[str, Any]], block_id: str | None = None) -> list[dict[str, Any]]:
@@ -282,19 +295,19 @@ def reply_blocks(reply: Reply, nonce: str) -> list[dict[str, Any]]:
         blocks.append(section("\n".join(f":warning: {esc(m)}" for m in reply.errors.values())))
     if k == "record_field" and reply.form:
         blocks = [section(f"*{esc(reply.title or 'Record the decision')}*\n{ADAPTER_NOTE_FORM}")]
+        answers, navigation = choice_rows(reply, nonce, skip_kinds=("choose",))
         elements = [button("Open the record form", adapter_value("form", reply.token, nonce),
                            f"{ACTION_PREFIX}open_form", "primary", "Open the record form")]
-        elements += choice_elements(reply, nonce, skip_kinds=("choose",), nav=False)
-        return blocks + actions(elements) + actions(choice_elements(reply, nonce, skip_kinds=("choose",), nav=True))
+        return blocks + actions(elements + answers) + actions(navigation)
     if reply.citations and k != "record_field":
         blocks.append(context(cut(cite_line(reply.citations), MAX_SECTION)))
     elements = []
     if k == "record_field" and (reply.field or {}).get("kind") == "text":
         elements.append(button("Type your answer", adapter_value("text", reply.token, nonce),
                                f"{ACTION_PREFIX}type_text", "primary", fits("Type your answer", reply.title)))
-    elements += choice_elements(reply, nonce, nav=False)
+    answers, navigation = choice_rows(reply, nonce)
     # The answers on a row of their own, then Back / Start over / Why? on a second row.
-    return blocks + actions(elements) + actions(choice_elements(reply, nonce, nav=True))
+    return blocks + actions(elements + answers) + actions(navigation)
 
 
 def message(replies: list[Reply], nonce: str) -> tuple[str, list[dict[str, Any]]]:
