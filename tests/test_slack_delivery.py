@@ -205,3 +205,44 @@ async def test_a_question_never_delays_another_users_click(slack_server, slack_a
     assert Q["purpose"] in update.text
     answer = await slack_api.next_call("chat.postMessage", where=lambda c: c.args.get("channel") == bob.dm)
     assert slack_api.calls.index(answer) > slack_api.calls.index(update)
+
+
+async def test_questions_waiting_for_the_matcher_never_hold_up_a_click(slack_server, slack_api, monkeypatch):
+    """More questions at once than there are work slots, every one waiting for the matcher (held
+    until the click is shown), and another user's click still goes through: typed words wait
+    for the matcher's thread in places of their own, never in the clicks' (issue 13, item 8)."""
+    from bot.slack import app as slack_app
+    from content.loader import DEFAULT_PACK
+    from dialogs.answers import get_matcher
+    from slack_mock import SlackUser
+    kind = type(get_matcher(DEFAULT_PACK))
+    get_matcher("hmg-2018")
+    real, release, matching = kind.ask, threading.Event(), threading.Event()
+
+    def held_ask(self, question, *a, **k):
+        matching.set()
+        release.wait(30)
+        return real(self, question, *a, **k)
+
+    monkeypatch.setattr(kind, "ask", held_ask)
+    alice = SlackUser(slack_server, slack_api, user="U0CLICKER")
+    q1 = await start(alice, slack_api)
+    askers = [SlackUser(slack_server, slack_api, user=f"U0ASK{i:04d}") for i in range(slack_app.WORK_SLOTS + 2)]
+    try:
+        for i, bob in enumerate(askers):
+            assert (await bob.dm_text("what is Clare's law about?", event_id=f"Ev-ask-{i}")).status == 200
+        for _ in range(250):
+            if matching.is_set():
+                break
+            await asyncio.sleep(0.02)
+        assert matching.is_set()
+        n = len(slack_api.calls)
+        assert (await alice.click(q1, "No")).status == 200
+        update = await slack_api.next_call("chat.update", after=n, where=lambda c: c.args.get("channel") == alice.dm)
+        assert Q["purpose"] in update.text
+        assert not any(c.args.get("channel") in {b.dm for b in askers} for c in slack_api.calls[n:]), \
+            "no question was answered before the click was shown"
+    finally:
+        release.set()
+    for bob in askers:
+        await slack_api.next_call("chat.postMessage", where=lambda c, bob=bob: c.args.get("channel") == bob.dm)

@@ -74,7 +74,9 @@ PROMPTS = ("question", "outcome", "record_field", "summary")
 WORK_SLOTS = 8
 """Listeners doing their work after the ack at the same time (the rest wait their turn): enough
 for clicks to share commits (:class:`~dialogs.records.GroupCommit`), few enough that new requests
-are still acknowledged at once under load (ack p99 under 50 ms flat out, bench/bench_slack.py)."""
+are still acknowledged at once under load (ack p99 under 50 ms flat out, bench/bench_slack.py).
+Typed words (messages, mentions, commands) have as many places again of their own, so questions
+waiting for the matcher never hold up a click."""
 MAX_LIVE = 10_000
 """Conversations whose live message is remembered (in memory) to take its buttons away later."""
 
@@ -129,6 +131,7 @@ class SlackChannel:
         self._asker = ThreadPoolExecutor(max_workers=1, thread_name_prefix="infoshare-slack-ask")
         self._commits: GroupCommit | None = None  # the clicks' turns (started with the server)
         self._slots = asyncio.Semaphore(WORK_SLOTS)
+        self._typed_slots = asyncio.Semaphore(WORK_SLOTS)
         # Bolt's own signature check is off because :meth:`handle`, the only way a request reaches
         # Bolt over HTTP, has already checked it on the raw bytes (HMAC once per click, not twice).
         app = AsyncApp(token=token, signing_secret=self.signing_secret, name="infoshare",
@@ -206,7 +209,8 @@ class SlackChannel:
         message updated in place always has the buttons that move it on.
 
         Typed words run on a thread of their own: the question matcher (milliseconds) runs there,
-        outside the database lock, so a question never delays another user's click. Clicks and
+        outside the database lock, and they wait for it in work places of their own
+        (:meth:`after_ack`), so a question never delays another user's click. Clicks and
         commands run in :class:`~dialogs.records.GroupCommit` batches: the turns queued while one
         commit is written share the next commit (one fsync for many clicks), each turn still
         atomic on its own and reported only once committed.
@@ -309,7 +313,7 @@ class SlackChannel:
     async def on_message(self, ack: AsyncAck, body: dict[str, Any], event: dict[str, Any]) -> None:
         """Typed words in the DM: an answer, a command word or a question for the myth-busting answers."""
         await ack()
-        async with self.after_ack(body):
+        async with self.after_ack(body, typed=True):
             await self._message(body, event)
 
     async def _message(self, body: dict[str, Any], event: dict[str, Any]) -> None:
@@ -326,7 +330,7 @@ class SlackChannel:
     async def on_mention(self, ack: AsyncAck, body: dict[str, Any], event: dict[str, Any]) -> None:
         """``@infoshare ...`` anywhere: the reply goes to the DM, the channel gets a neutral note."""
         await ack()
-        async with self.after_ack(body):
+        async with self.after_ack(body, typed=True):
             await self._mention(body, event)
 
     async def _mention(self, body: dict[str, Any], event: dict[str, Any]) -> None:
@@ -361,7 +365,7 @@ class SlackChannel:
     async def on_command(self, ack: AsyncAck, body: dict[str, Any], command: dict[str, Any], respond: AsyncRespond) -> None:
         """``/infoshare start [pack] | ask <question> | digest | help`` (anything else is a question)."""
         await ack()
-        async with self.after_ack(body):
+        async with self.after_ack(body, typed=True):
             await self._command(command, respond)
 
     async def _command(self, command: dict[str, Any], respond: AsyncRespond) -> None:
@@ -517,14 +521,15 @@ class SlackChannel:
             await self.show(meta["c"], user, replies or [], meta.get("ts"))
 
     @asynccontextmanager
-    async def after_ack(self, body: dict[str, Any]) -> AsyncIterator[None]:
+    async def after_ack(self, body: dict[str, Any], typed: bool = False) -> AsyncIterator[None]:
         """Work done after ``ack()`` ends in :meth:`on_error` too.
 
         (Bolt would pass it there, but would also drop the acknowledgement it already has and
         answer Slack 404 three seconds later.) At most ``WORK_SLOTS`` run at once, so that under
-        load new requests are still acknowledged at once and the work queues instead.
+        load new requests are still acknowledged at once and the work queues instead; ``typed``
+        words (which may wait for the matcher) in places of their own, apart from the clicks.
         """
-        async with self._slots:
+        async with self._typed_slots if typed else self._slots:
             try:
                 yield
             except Exception as exc:  # noqa: BLE001 - every fault ends in the one error handler
