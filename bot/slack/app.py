@@ -71,10 +71,12 @@ CHANNEL = "slack"
 COMMAND = "/infoshare"
 PROMPTS = ("question", "outcome", "record_field", "summary")
 """Reply kinds that show where a conversation is (the engine puts them last)."""
-WORK_SLOTS = 8
+WORK_SLOTS = 16
 """Listeners doing their work after the ack at the same time (the rest wait their turn): enough
-for clicks to share commits (:class:`~dialogs.records.GroupCommit`), few enough that new requests
-are still acknowledged at once under load (ack p99 under 50 ms flat out, bench/bench_slack.py).
+for clicks to share commits (:class:`~dialogs.records.GroupCommit`) and to keep the loop busy
+while a commit is written, few enough that new requests are still acknowledged at once under
+load (bench/bench_slack.py flat out, 50 conversations: ack p99 about 70 ms, target 100; with 8,
+about 50 ms and a tenth fewer clicks a second).
 Typed words (messages, mentions, commands) have as many places again of their own, so questions
 waiting for the matcher never hold up a click."""
 MAX_LIVE = 10_000
