@@ -43,8 +43,7 @@ import re
 import uuid
 from collections import OrderedDict
 from concurrent.futures import ThreadPoolExecutor
-from contextlib import asynccontextmanager
-from typing import Any, AsyncIterator, Callable
+from typing import Any, Callable, Coroutine
 
 import aiohttp
 from aiohttp import web
@@ -129,6 +128,7 @@ class SlackChannel:
         self._socket = None
         self._session: aiohttp.ClientSession | None = None
         self._tasks: set[asyncio.Task] = set()
+        self._work: set[asyncio.Future] = set()  # work after an ack (held here: the loop keeps only weak references)
         self._worker = ThreadPoolExecutor(max_workers=1, thread_name_prefix="infoshare-slack")
         self._asker = ThreadPoolExecutor(max_workers=1, thread_name_prefix="infoshare-slack-ask")
         self._commits: GroupCommit | None = None  # the clicks' turns (started with the server)
@@ -137,7 +137,8 @@ class SlackChannel:
         # Bolt's own signature check is off because :meth:`handle`, the only way a request reaches
         # Bolt over HTTP, has already checked it on the raw bytes (HMAC once per click, not twice).
         app = AsyncApp(token=token, signing_secret=self.signing_secret, name="infoshare",
-                       logger=transport.quiet_slack_loggers(), request_verification_enabled=False)
+                       logger=transport.quiet_slack_loggers(), request_verification_enabled=False,
+                       process_before_response=True)
         transport.quiet_slack_loggers()
         self.client: AsyncWebClient = app.client
         if api_url:
@@ -315,8 +316,7 @@ class SlackChannel:
     async def on_message(self, ack: AsyncAck, body: dict[str, Any], event: dict[str, Any]) -> None:
         """Typed words in the DM: an answer, a command word or a question for the myth-busting answers."""
         await ack()
-        async with self.after_ack(body, typed=True):
-            await self._message(body, event)
+        self.after_ack(body, self._message(body, event), typed=True)
 
     async def _message(self, body: dict[str, Any], event: dict[str, Any]) -> None:
         if (event.get("channel_type") != "im" or event.get("subtype") or event.get("bot_id")
@@ -332,8 +332,7 @@ class SlackChannel:
     async def on_mention(self, ack: AsyncAck, body: dict[str, Any], event: dict[str, Any]) -> None:
         """``@infoshare ...`` anywhere: the reply goes to the DM, the channel gets a neutral note."""
         await ack()
-        async with self.after_ack(body, typed=True):
-            await self._mention(body, event)
+        self.after_ack(body, self._mention(body, event), typed=True)
 
     async def _mention(self, body: dict[str, Any], event: dict[str, Any]) -> None:
         user, channel = event.get("user"), event.get("channel")
@@ -353,8 +352,7 @@ class SlackChannel:
     async def on_home_opened(self, ack: AsyncAck, body: dict[str, Any], event: dict[str, Any]) -> None:
         """The App Home tab: published afresh each time it is opened."""
         await ack()
-        async with self.after_ack(body):
-            await self._home_opened(event)
+        self.after_ack(body, self._home_opened(event))
 
     async def _home_opened(self, event: dict[str, Any]) -> None:
         if event.get("tab", "home") != "home" or not event.get("user"):
@@ -367,8 +365,7 @@ class SlackChannel:
     async def on_command(self, ack: AsyncAck, body: dict[str, Any], command: dict[str, Any], respond: AsyncRespond) -> None:
         """``/infoshare start [pack] | ask <question> | digest | help`` (anything else is a question)."""
         await ack()
-        async with self.after_ack(body, typed=True):
-            await self._command(command, respond)
+        self.after_ack(body, self._command(command, respond), typed=True)
 
     async def _command(self, command: dict[str, Any], respond: AsyncRespond) -> None:
         user, channel = command["user_id"], command.get("channel_id")
@@ -406,8 +403,7 @@ class SlackChannel:
     async def on_action(self, ack: AsyncAck, body: dict[str, Any], action: dict[str, Any]) -> None:
         """A button or select: its core event, once per rendered button; the message updates in place."""
         await ack()
-        async with self.after_ack(body):
-            await self._action(body, action)
+        self.after_ack(body, self._action(body, action))
 
     async def _action(self, body: dict[str, Any], action: dict[str, Any]) -> None:
         raw = action.get("value") or (action.get("selected_option") or {}).get("value")
@@ -472,18 +468,20 @@ class SlackChannel:
         meta, user = self._meta(view), _user_of(body)
         if view.get("callback_id") != kit.RECORD_VIEW or meta is None or not user or not transport.is_id(view.get("id")):
             return
-        async with self.after_ack(body):
-            now = await self.in_worker(self._current_locked, meta["c"], user)
-            reply = next((r for r in now if r.kind == "record_field" and r.form and r.token == meta.get("t")), None)
-            if reply is None:  # the form belongs to an earlier step: its submit will say so
-                return
-            values = kit.form_values((view.get("state") or {}).get("values") or {})
-            new = kit.redraw_modal(view, reply, values)
-            if new is not None:
-                try:
-                    await self.client.views_update(view_id=view.get("id"), hash=view.get("hash"), view=new)
-                except SlackApiError as exc:  # closed meanwhile, or changed again (hash): the next change redraws it
-                    log.info("could not redraw the record form: %s", exc.response.get("error"))
+        self.after_ack(body, self._form_change(view, meta, user))
+
+    async def _form_change(self, view: dict[str, Any], meta: dict[str, Any], user: str) -> None:
+        now = await self.in_worker(self._current_locked, meta["c"], user)
+        reply = next((r for r in now if r.kind == "record_field" and r.form and r.token == meta.get("t")), None)
+        if reply is None:  # the form belongs to an earlier step: its submit will say so
+            return
+        values = kit.form_values((view.get("state") or {}).get("values") or {})
+        new = kit.redraw_modal(view, reply, values)
+        if new is not None:
+            try:
+                await self.client.views_update(view_id=view.get("id"), hash=view.get("hash"), view=new)
+            except SlackApiError as exc:  # closed meanwhile, or changed again (hash): the next change redraws it
+                log.info("could not redraw the record form: %s", exc.response.get("error"))
 
     async def on_record_submit(self, ack: AsyncAck, body: dict[str, Any], view: dict[str, Any]) -> None:
         """The record modal: errors go back onto the fields; the summary replaces the DM message."""
@@ -502,8 +500,7 @@ class SlackChannel:
             await ack(response_action="errors", errors=kit.view_errors(errors.errors or {}, view.get("blocks") or []))
             return
         await ack()
-        async with self.after_ack(body):
-            await self.show(meta["c"], user, replies or [], meta.get("ts"))
+        self.after_ack(body, self.show(meta["c"], user, replies or [], meta.get("ts")))
 
     async def on_text_submit(self, ack: AsyncAck, body: dict[str, Any], view: dict[str, Any]) -> None:
         """A typed answer from its modal (the reason for leaving without recording)."""
@@ -519,23 +516,30 @@ class SlackChannel:
             await ack(response_action="update", view=kit.notice_view(stale.text))
             return
         await ack()
-        async with self.after_ack(body):
-            await self.show(meta["c"], user, replies or [], meta.get("ts"))
+        self.after_ack(body, self.show(meta["c"], user, replies or [], meta.get("ts")))
 
-    @asynccontextmanager
-    async def after_ack(self, body: dict[str, Any], typed: bool = False) -> AsyncIterator[None]:
-        """Work done after ``ack()`` ends in :meth:`on_error` too.
+    def after_ack(self, body: dict[str, Any], work: Coroutine[Any, Any, None], typed: bool = False) -> None:
+        """Run ``work`` after the acknowledgement, in a task of its own; its faults end in :meth:`on_error`.
 
-        (Bolt would pass it there, but would also drop the acknowledgement it already has and
-        answer Slack 404 three seconds later.) At most ``WORK_SLOTS`` run at once, so that under
-        load new requests are still acknowledged at once and the work queues instead; ``typed``
-        words (which may wait for the matcher) in places of their own, apart from the clicks.
+        The app runs with Bolt's ``process_before_response``, so Bolt answers Slack as soon as a
+        listener returns, right after its ``ack()`` (otherwise Bolt polls every 10 ms for the ack,
+        and would hand a later fault to the error handler, which would drop the acknowledgement
+        and answer Slack 404 three seconds later). At most ``WORK_SLOTS`` pieces run at once, so
+        that under load new requests are still acknowledged at once and the work queues instead;
+        ``typed`` words (which may wait for the matcher) in places of their own, apart from clicks.
         """
-        async with self._typed_slots if typed else self._slots:
-            try:
-                yield
-            except Exception as exc:  # noqa: BLE001 - every fault ends in the one error handler
-                await self.on_error(exc, body, None)
+        task = asyncio.ensure_future(self._after_ack(body, work, self._typed_slots if typed else self._slots))
+        self._work.add(task)
+        task.add_done_callback(self._work.discard)
+
+    async def _after_ack(self, body: dict[str, Any], work: Coroutine[Any, Any, None], slots: asyncio.Semaphore) -> None:
+        try:
+            async with slots:
+                await work
+        except Exception as exc:  # noqa: BLE001 - every fault ends in the one error handler
+            await self.on_error(exc, body, None)
+        finally:
+            work.close()  # (not started if the task was cancelled while it waited for a slot)
 
     async def on_error(self, error: Exception, body: dict[str, Any], response: BoltResponse | None) -> BoltResponse | None:
         """The one place errors end: log the type, apologise, show where the conversation is.
