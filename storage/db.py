@@ -154,14 +154,14 @@ class transaction:
     of failing with "database is locked" half way through.
 
     Inside another transaction it is a savepoint: the engine runs a whole turn in one transaction
-    (state, audit append and delivery key together), and the writes inside it nest.
+    (state, audit append and delivery key together), and the writes inside it nest. On SQLite
+    every savepoint has the same name (``RELEASE`` and ``ROLLBACK TO`` take the innermost of that
+    name), so its statements are parsed once and then found in the connection's statement cache.
 
     On PostgreSQL it is ``BEGIN`` ... ``COMMIT`` on a pooled connection bound to the thread for
     the block (savepoints inside); ``isolation`` (``"REPEATABLE READ, READ ONLY"``, say) applies
     there to the outermost block. Either way the block gets the connection to run its SQL on.
     """
-
-    _count = 0
 
     def __new__(cls, db: Database, isolation: str | None = None) -> Any:
         if dialect(db) == "postgresql":
@@ -174,8 +174,7 @@ class transaction:
 
     def __enter__(self) -> sqlite3.Connection:
         if self.conn.in_transaction:
-            transaction._count += 1
-            self.savepoint = f"nested_{transaction._count}"
+            self.savepoint = "nested"
             self.conn.execute(f"SAVEPOINT {self.savepoint}")
         else:
             self.conn.execute("BEGIN IMMEDIATE")
