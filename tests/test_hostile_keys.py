@@ -105,8 +105,13 @@ async def post_teams(client, body, token: str) -> int:
     return resp.status
 
 
+def fetch_gave_up(caplog) -> bool:
+    """The hung fetch reached its time limit (the refresher logs that it got no keys)."""
+    return any("signing keys not fetched" in r.getMessage() for r in caplog.records)
+
+
 async def test_a_hung_key_endpoint_never_slows_slack_or_healthz_and_teams_fails_closed_at_once(
-        keys_and_server, slack_api):
+        keys_and_server, slack_api, caplog):
     endpoint, connector, client, blocking = keys_and_server
     for _ in range(50):  # the background fetch has started, and hangs
         if endpoint.fetches:
@@ -116,18 +121,16 @@ async def test_a_hung_key_endpoint_never_slows_slack_or_healthz_and_teams_fails_
     threads_before = threading.active_count()
     token = endpoint.token(connector.url)  # properly signed: only the keys are missing
 
-    t0 = time.monotonic()
     statuses = await asyncio.gather(*(post_teams(client, activity(service_url=connector.url, text="start"), token)
                                       for _ in range(20)))
     assert statuses == [503] * 20
-    assert time.monotonic() - t0 < 2.0  # at once, not after a fetch or the 10 s time limit
-    t0 = time.monotonic()
+    assert not fetch_gave_up(caplog)  # answered while the fetch still hangs: not after it, nor its time limit
     async with client.get("/healthz") as resp:
         assert resp.status == 200
         assert (await resp.json())["teams_keys"] == "fetching"  # an operator can see why Teams answers 503
     resp = await SlackUser(client, slack_api, user="U0KEYS001").command("start hmg-2018")
     assert resp.status == 200
-    assert time.monotonic() - t0 < 1.0
+    assert not fetch_gave_up(caplog)
     first = await slack_api.next_call("chat.postMessage")
     assert "immediate risk" in first.text.lower()  # the Slack walk began while Teams could not
     assert threading.active_count() <= threads_before + 3  # token checks (2) and Slack's worker, no more
