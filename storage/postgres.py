@@ -38,8 +38,6 @@ CHAIN_LOCK = 0x1F05_A0D1
 """``pg_advisory_xact_lock`` key that serialises appends to the audit chain across replicas."""
 MIGRATE_LOCK = 0x1F05_A0D2
 """Key that lets one replica at a time apply schema migrations."""
-JOB_LOCK = 0x1F05_A0D3
-"""Key under which one replica at a time runs a scheduled job's turn (the digest, housekeeping)."""
 
 
 def pool_settings() -> dict[str, Any]:
@@ -204,8 +202,6 @@ class PgDatabase:
         """Inside a transaction its connection; outside, the pool (each statement its own)."""
         bound = getattr(self._local, "conn", None)
         return Connection(bound) if bound is not None else self
-
-    in_transaction = False
 
     def execute(self, sql: str, params: Sequence[Any] | None = None) -> Any:
         bound = getattr(self._local, "conn", None)

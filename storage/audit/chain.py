@@ -23,6 +23,7 @@ from zoneinfo import ZoneInfo
 from content.loader import OUTCOMES  # noqa: F401  (the outcomes a row may hold: said once, by the content)
 from storage.db import Database, db_lock, dialect, transaction
 from storage.migrations import GUARDS, migrate, repair_guards
+from storage.postgres import CHAIN_LOCK
 from storage.redact import redact
 
 LONDON = ZoneInfo("Europe/London")
@@ -99,7 +100,6 @@ def lock_chain(db: Database, conn: Any) -> None:
     replicas never read the same head. SQLite's ``BEGIN IMMEDIATE`` does it already; PostgreSQL
     takes a transaction-scoped advisory lock."""
     if dialect(db) == "postgresql":
-        from storage.postgres import CHAIN_LOCK
         conn.execute("SELECT pg_advisory_xact_lock(?)", [CHAIN_LOCK])
 
 

@@ -95,11 +95,13 @@ def _utc_bound(day: date) -> str:
 # --- gathering ------------------------------------------------------------------------------
 
 def _is_query_error(exc: BaseException) -> bool:
-    """A query the store refused (no such column, say), on either engine."""
+    """A query the store refused (no such column, a value of another type), on either engine."""
     if isinstance(exc, sqlite3.OperationalError):
         return True
-    return type(exc).__module__.startswith("psycopg") and exc.__class__.__name__ in (
-        "UndefinedColumn", "UndefinedTable", "UndefinedFunction", "DatatypeMismatch", "InvalidTextRepresentation")
+    if not type(exc).__module__.startswith("psycopg"):
+        return False
+    import psycopg
+    return isinstance(exc, (psycopg.ProgrammingError, psycopg.DataError))
 
 
 def _counts(conn: Any, first: date, last: date) -> list[tuple]:

@@ -29,6 +29,7 @@ from datetime import datetime, timezone
 from pathlib import Path
 
 from storage.db import Database, db_lock, dialect, transaction
+from storage.postgres import MIGRATE_LOCK
 
 log = logging.getLogger("infoshare.storage")
 HERE = Path(__file__).parent
@@ -98,7 +99,7 @@ def migrate(db: Database) -> list[int]:
         for m in MIGRATIONS:
             with transaction(db) as conn:
                 if engine == "postgresql":
-                    conn.execute("SELECT pg_advisory_xact_lock(?)", [_migrate_lock()])
+                    conn.execute("SELECT pg_advisory_xact_lock(?)", [MIGRATE_LOCK])
                 conn.execute(_LEDGER)
                 if conn.execute("SELECT 1 FROM schema_migrations WHERE version = ?", [m.version]).fetchone():
                     continue
@@ -115,11 +116,6 @@ def migrate(db: Database) -> list[int]:
     repair_guards(db)
     db._migrated = True
     return applied
-
-
-def _migrate_lock() -> int:
-    from storage.postgres import MIGRATE_LOCK
-    return MIGRATE_LOCK
 
 
 def missing_guards(db: Database) -> list[str]:
