@@ -12,6 +12,7 @@ import pytest
 
 from bot.config import Config
 from storage import audit, digest
+from storage.digest import chart
 
 
 def utc(*args):
@@ -248,10 +249,63 @@ def png_pixels(data):
 def test_chart_is_a_png_with_a_bar_colour_per_outcome_present(db, week, packs):
     d = digest.build_digest(db, week="2026-W47", now=NOW, packs_dir=packs)
     width, height, colours = png_pixels(digest.outcomes_chart_png(d))
-    assert 300 <= width <= 1000 and 100 <= height <= 400
+    assert 600 <= width <= 1000 and 300 <= height <= 600
     assert set(digest.COLOURS.values()) <= colours  # the legend at least
     empty = digest.build_digest(db, week="2026-W40", now=NOW, packs_dir=packs)
     assert png_pixels(digest.outcomes_chart_png(empty))[:2] == (width, height)
+
+
+def _texts(d):
+    return [t[4] for t in chart.outcomes_chart(d).texts]
+
+
+def test_chart_has_a_title_axes_and_a_legend_with_the_counts(db, week, packs):
+    """What a lead reads on it: the title with the total, the week and its dates, the y axis in round
+    numbers up to at least the tallest bar, each day by weekday and date, each bar's total, and the
+    legend with every outcome's count for the week."""
+    d = digest.build_digest(db, week="2026-W47", now=NOW, packs_dir=packs)
+    boxes = chart.outcomes_chart(d).texts
+    texts = [b[4] for b in boxes]
+    assert texts[0] == f"Decisions per day, {d['total']} in all"
+    assert "Week 2026-W47 (Mon 16 Nov to Sun 22 Nov 2026)" in texts
+    assert "Decisions" in texts and "Day" in texts
+    zero = boxes[texts.index("Decisions") + 1]  # the y axis: labels right-aligned with its 0
+    assert zero[4] == "0"
+    ticks = [int(b[4]) for b in boxes if b[4].isdigit() and b[0] + b[2] == zero[0] + zero[2]]
+    assert ticks[0] == 0 and ticks == sorted(ticks) and ticks[-1] >= max(
+        sum(r[k] for k in audit.OUTCOMES) for r in d["by_day"])
+    for day in ("Mon", "Tue", "Wed", "Thu", "Fri", "Sat", "Sun", "16", "22"):
+        assert day in texts
+    for key, label in digest.OUTCOME_LABELS.items():
+        assert f"{label} ({d['by_outcome'][key]})" in texts
+
+
+def test_chart_texts_are_drawn_inside_it_without_overlapping(db, week, packs):
+    """Legible: every text lies wholly on the image, has ink where it was written, uses only
+    characters the font has, and no two texts overlap, for a week, a month and a year."""
+    for span in ({"week": "2026-W47"}, {"since": "2026-10-01", "until": "2026-10-31"},
+                 {"since": "2026-01-01", "until": "2026-11-25"}):
+        d = digest.build_digest(db, **span, now=NOW, packs_dir=packs, verify=False)
+        canvas = chart.outcomes_chart(d)
+        boxes = canvas.texts
+        for x, y, w, h, s in boxes:
+            assert 0 <= x and x + w <= canvas.w and 0 <= y and y + h <= canvas.h, s
+            assert set(s) <= set(chart._FONT), s
+            ink = [canvas.px[(yy * canvas.w + xx) * 3] for yy in range(y, y + h) for xx in range(x, x + w)]
+            assert min(ink) < 200, s
+        for i, (x, y, w, h, s) in enumerate(boxes):
+            for x2, y2, w2, h2, s2 in boxes[i + 1:]:
+                assert x + w <= x2 or x2 + w2 <= x or y + h <= y2 or y2 + h2 <= y, (s, s2)
+
+
+def test_an_empty_period_says_so_on_the_chart(db, packs):
+    d = digest.build_digest(db, week="2026-W40", now=NOW, packs_dir=packs)
+    texts = _texts(d)
+    assert "No decisions recorded" in texts and "Share (0)" in texts
+
+
+def test_chart_ticks_are_round_numbers():
+    assert [chart._tick_step(p) for p in (1, 4, 5, 6, 13, 27, 99, 240, 1001)] == [1, 1, 1, 2, 5, 10, 20, 50, 500]
 
 
 def test_chart_bars_scale_with_the_counts(db, packs):
