@@ -383,7 +383,9 @@ async def bench_rounds(args) -> None:
         print(f"{name:28} clicks/s median {statistics.median(x['per_second'] for x in rs):6.0f} "
               f"(range {min(x['per_second'] for x in rs):.0f}-{max(x['per_second'] for x in rs):.0f}), "
               f"CPU/click median {statistics.median(x['cpu_ms'] for x in rs):.2f} ms, "
-              f"ack p99 median {statistics.median(x['ack_p99'] for x in rs):.1f} ms")
+              f"ack p99 median {statistics.median(x['ack_p99'] for x in rs):.1f} ms, "
+              f"click to update p50/p99 median {statistics.median(x['update_p50'] for x in rs):.1f}/"
+              f"{statistics.median(x['update_p99'] for x in rs):.1f} ms")
     share, own = statistics.median(ratios), statistics.median(owns)
     print(f"infoshare / Bolt floor, paired by round: median {share:.2f} (range {min(ratios):.2f}-{max(ratios):.2f}; "
           f"issue 13's target >= 0.80: {'met' if share >= 0.8 else 'NOT met'}); own CPU a click: median "
