@@ -2,6 +2,7 @@
 
     python bench/bench_slack.py [--conversations 50] [--clicks 40] [--seconds 60] [--think 0] [--db-dir /dev/shm]
     python bench/bench_slack.py --rounds 10 --conversations 20 --clicks 20   # paired: decides the targets
+    python bench/bench_slack.py --rounds 10 --conversations 20 --clicks 40 --pin   # client and servers apart
 
 Three servers run as subprocesses on 127.0.0.1, one after the other, under the same load:
 
@@ -28,6 +29,18 @@ infoshare at least 0.8 of the Bolt floor's clicks per second in the same run, it
 click (its CPU per click less the floor's) at most 0.5 ms, p99 acknowledgement under 100 ms; the
 older target, half the bare handler's clicks per second, is printed too. The machine is shared:
 run it several times and compare ratios within a run.
+
+``--pin`` (Linux): CPU isolation. This process, which makes the load and plays Slack's Web API,
+runs on one CPU (the first it may use, normally 0) and every server on another (normally 1),
+set with ``sched_setaffinity`` in the server's process before it starts Python, so every thread
+it starts inherits it. Without it the client and the server share the cores, which in
+production they do not (Slack is not on the server's machine): on two cores the load generator
+and a server's event loop fill both, so a server with a second thread (infoshare's commit
+thread: the engine turn and the durable commit, kept off the event loop) waits for a CPU that
+the one-threaded floor never waits for, and the client takes CPU from whichever server is under
+load. Pinned, every server has the same budget, one core, and the client never takes from it.
+The output names the mode and the CPUs of each process, read back from the kernel for each of
+its threads after the load, so it shows the pinning took effect. Unpinned is the default.
 
 Everything stays on 127.0.0.1; the number of requests is bounded (conversations x clicks) and
 so is the time (``--seconds``).
