@@ -2,6 +2,7 @@
 
     python bench/bench_slack.py [--conversations 50] [--clicks 40] [--seconds 60] [--think 0] [--db-dir /dev/shm]
     python bench/bench_slack.py --rounds 10 --conversations 20 --clicks 20   # paired: decides the targets
+    python bench/bench_slack.py --rounds 10 --conversations 20 --clicks 40 --pin   # client and servers apart
 
 Three servers run as subprocesses on 127.0.0.1, one after the other, under the same load:
 
@@ -28,6 +29,18 @@ infoshare at least 0.8 of the Bolt floor's clicks per second in the same run, it
 click (its CPU per click less the floor's) at most 0.5 ms, p99 acknowledgement under 100 ms; the
 older target, half the bare handler's clicks per second, is printed too. The machine is shared:
 run it several times and compare ratios within a run.
+
+``--pin`` (Linux): CPU isolation. This process, which makes the load and plays Slack's Web API,
+runs on one CPU (the first it may use, normally 0) and every server on another (normally 1),
+set with ``sched_setaffinity`` in the server's process before it starts Python, so every thread
+it starts inherits it. Without it the client and the server share the cores, which in
+production they do not (Slack is not on the server's machine): on two cores the load generator
+and a server's event loop fill both, so a server with a second thread (infoshare's commit
+thread: the engine turn and the durable commit, kept off the event loop) waits for a CPU that
+the one-threaded floor never waits for, and the client takes CPU from whichever server is under
+load. Pinned, every server has the same budget, one core, and the client never takes from it.
+The output names the mode and the CPUs of each process, read back from the kernel for each of
+its threads after the load, so it shows the pinning took effect. Unpinned is the default.
 
 Everything stays on 127.0.0.1; the number of requests is bounded (conversations x clicks) and
 so is the time (``--seconds``).
@@ -74,6 +87,46 @@ def cpu_seconds(pid: int) -> float:
         return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
     except (OSError, ValueError, IndexError):
         return float("nan")
+
+
+# ---- CPU isolation (--pin) -----------------------------------------------------------------
+
+def pin_cpus() -> tuple[int, int]:
+    """The two CPUs ``--pin`` uses: the client's (this process) and the servers'. The first two
+    this process may run on (normally 0 and 1)."""
+    cpus = sorted(os.sched_getaffinity(0))
+    if len(cpus) < 2:
+        raise SystemExit(f"--pin needs two CPUs; this process may run on {cpus}")
+    return cpus[0], cpus[1]
+
+
+def server_preexec(cpu: int | None):
+    """For ``Popen(preexec_fn=...)``: in the child, after fork and before exec, restrict it to
+    ``cpu``. The affinity survives exec and every thread the server starts later inherits it
+    (its event loop, the commit thread, Bolt's and aiohttp's helpers). ``None``: unchanged."""
+    if cpu is None:
+        return None
+    return lambda: os.sched_setaffinity(0, {cpu})
+
+
+def cpus_text(cpus) -> str:
+    return ",".join(map(str, sorted(cpus)))
+
+
+def affinity(pid: int) -> str:
+    """The CPUs a process may run on, read back from the kernel for each of its threads:
+    ``0 (3 threads)`` when they all agree, every distinct set otherwise."""
+    sets = {}
+    try:
+        tids = [int(t) for t in os.listdir(f"/proc/{pid}/task")]
+    except OSError:
+        tids = [pid]
+    for tid in tids:
+        try:
+            sets.setdefault(cpus_text(os.sched_getaffinity(tid)), []).append(tid)
+        except OSError:  # the thread ended meanwhile
+            pass
+    return "; ".join(f"CPU {cpus} ({len(ts)} thread{'s' * (len(ts) != 1)})" for cpus, ts in sets.items())
 
 
 def commit_ms(folder: str, n: int = 50) -> float:
@@ -262,13 +315,15 @@ async def bench(args) -> None:
                           setup: int = 0) -> list | None:
             """Start a server, load it, note its CPU per click (``setup`` requests not counted), stop it."""
             proc = subprocess.Popen([sys.executable, *argv], cwd=tmp, env=env,
-                                    stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+                                    stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+                                    preexec_fn=server_preexec(args.server_cpu))
             try:
                 await wait_healthy(port, proc, "/healthz")
                 cpu = cpu_seconds(proc.pid)
                 results[name] = r = await run_load(port, api_, args.conversations, args.clicks, args.seconds,
                                                    template, args.think)
                 r["cpu_ms"] = (cpu_seconds(proc.pid) - cpu) * 1000 / (r["clicks"] + setup)
+                args.affinities[name] = affinity(proc.pid)  # after the load: every thread it started
             finally:
                 stop(proc)
             return api.first_blocks or SAMPLE_BLOCKS
@@ -306,7 +361,8 @@ async def bench_rounds(args) -> None:
             "Bolt floor (ack + update)": (floor_port, [sys.executable, __file__, "--serve-floor", str(floor_port),
                                                        f"http://127.0.0.1:{mock_port}/"]),
         }
-        procs = {name: subprocess.Popen(argv, cwd=tmp, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        procs = {name: subprocess.Popen(argv, cwd=tmp, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+                                        preexec_fn=server_preexec(args.server_cpu))
                  for name, (_port, argv) in servers.items()}
         try:
             for name, (port, _argv) in servers.items():
@@ -322,6 +378,8 @@ async def bench_rounds(args) -> None:
                     setup = args.conversations if ours else 0  # each burst's /infoshare start, not a click
                     res["cpu_ms"] = (cpu_seconds(procs[name].pid) - cpu) * 1000 / (res["clicks"] + setup)
                     rows[name].append(res)
+            for name, proc in procs.items():  # after the load: every thread each server started
+                args.affinities[name] = affinity(proc.pid)
         finally:
             for proc in procs.values():
                 stop(proc)
@@ -330,6 +388,7 @@ async def bench_rounds(args) -> None:
     ratios = [a["per_second"] / b["per_second"] for a, b in zip(ours, floor)]
     owns = [a["cpu_ms"] - b["cpu_ms"] for a, b in zip(ours, floor)]
     print(f"machine: {platform.platform()}, {os.cpu_count()} CPUs, Python {platform.python_version()}")
+    print_mode(args)
     print(f"{args.rounds} rounds, each a burst of {args.conversations} conversations x {args.clicks} clicks on "
           f"infoshare and on the Bolt floor in turn (order swapped every round); one SQLite commit "
           f"{args.commit_ms:.2f} ms median")
@@ -337,7 +396,9 @@ async def bench_rounds(args) -> None:
         print(f"{name:28} clicks/s median {statistics.median(x['per_second'] for x in rs):6.0f} "
               f"(range {min(x['per_second'] for x in rs):.0f}-{max(x['per_second'] for x in rs):.0f}), "
               f"CPU/click median {statistics.median(x['cpu_ms'] for x in rs):.2f} ms, "
-              f"ack p99 median {statistics.median(x['ack_p99'] for x in rs):.1f} ms")
+              f"ack p99 median {statistics.median(x['ack_p99'] for x in rs):.1f} ms, "
+              f"click to update p50/p99 median {statistics.median(x['update_p50'] for x in rs):.1f}/"
+              f"{statistics.median(x['update_p99'] for x in rs):.1f} ms")
     share, own = statistics.median(ratios), statistics.median(owns)
     print(f"infoshare / Bolt floor, paired by round: median {share:.2f} (range {min(ratios):.2f}-{max(ratios):.2f}; "
           f"issue 13's target >= 0.80: {'met' if share >= 0.8 else 'NOT met'}); own CPU a click: median "
@@ -351,9 +412,22 @@ SAMPLE_BLOCKS = [{"type": "header", "text": {"type": "plain_text", "text": "Ques
                       "value": json.dumps({"e": ["answer", "no", "abcd1234.1", None], "n": "0123456789ab"})}]}]
 
 
+def print_mode(args) -> None:
+    """Which mode ran, and each process's CPUs as the kernel reports them (read back, not assumed)."""
+    if args.server_cpu is None:
+        print("mode: unpinned (client and servers share every CPU, as the scheduler places them)")
+    else:
+        print(f"mode: --pin (this process, the load and the mock Slack API, on CPU {args.client_cpu}; "
+              f"each server on CPU {args.server_cpu})")
+    print(f"  affinity, this process (load + mock Slack API): {affinity(os.getpid())}")
+    for name, text in args.affinities.items():
+        print(f"  affinity, {name}: {text}")
+
+
 def report(results: dict, args) -> None:
     print(f"machine: {platform.platform()}, {os.cpu_count()} CPUs, Python {platform.python_version()} "
           f"({platform.python_implementation()})")
+    print_mode(args)
     print(f"load: {args.conversations} concurrent conversations, up to {args.clicks} signed clicks each, "
           f"{'mean think time ' + format(args.think, 'g') + ' s, ' if args.think else 'no think time, '}"
           f"at most {args.seconds:.0f} s per server, all on 127.0.0.1; database in {args.db_dir or tempfile.gettempdir()} "
@@ -365,7 +439,7 @@ def report(results: dict, args) -> None:
               f"{r['cpu_ms']:8.2f}ms {r['load_cpu_ms']:7.2f}ms "
               + (f"{r['update_p50']:9.1f}ms {r['update_p99']:9.1f}ms" if r["update_p50"] == r["update_p50"] else ""))
     print("(CPU/click: the server process; load CPU: this process, which makes the load and plays Slack, "
-          "on the same 2 cores)")
+          + ("on a CPU of its own)" if args.server_cpu is not None else "on the same cores)"))
     ours, bare = results["infoshare serve (Slack)"], results["bare aiohttp handler"]
     floor = results.get("Bolt floor (ack + update)")
     if floor:
@@ -437,6 +511,9 @@ def main() -> None:
     ap.add_argument("--rounds", type=int, default=0,
                     help="paired mode: infoshare and the Bolt floor both running, loaded in turn for this many "
                          "rounds of --clicks each (order swapped every round); reports the median paired ratio")
+    ap.add_argument("--pin", action="store_true",
+                    help="CPU isolation: this process (the load and the mock Slack API) on one CPU, each server "
+                         "on another (Linux sched_setaffinity); the same one-core budget for every server")
     ap.add_argument("--serve-bare", type=int, default=None, help=argparse.SUPPRESS)
     ap.add_argument("--serve-floor", nargs=2, default=None, help=argparse.SUPPRESS)
     args = ap.parse_args()
@@ -446,6 +523,11 @@ def main() -> None:
     if args.serve_bare:
         serve_bare(args.serve_bare)
         return
+    args.client_cpu = args.server_cpu = None
+    args.affinities = {}
+    if args.pin:  # before the event loop and before any server starts: every thread here inherits it
+        args.client_cpu, args.server_cpu = pin_cpus()
+        os.sched_setaffinity(0, {args.client_cpu})
     asyncio.run(bench_rounds(args) if args.rounds else bench(args))
 
 
