@@ -27,7 +27,7 @@ the digest        :func:`build_digest`, :func:`verify_apart`, :class:`DigestErro
                   :func:`render_markdown`, :func:`render_csv`, :func:`outcomes_chart_png`,
                   and what a card needs to show it the same way (:data:`OUTCOME_LABELS`,
                   :data:`REASONS_SCANNED`, :func:`period_title`, :func:`local_time`,
-                  :func:`signed`, :func:`stale_line`, :func:`user_markdown`,
+                  :func:`signed`, :func:`stale_line`, :func:`totals_line`, :func:`user_markdown`,
                   :func:`verification_line`)
 ================  ==========================================================================
 
@@ -50,7 +50,7 @@ from storage.db import (Database, DatabaseProblem, GroupCommit, db_lock, default
 from storage.migrations import migrate, schema_version
 from storage.digest import (OUTCOME_LABELS, REASONS_SCANNED, DigestError, build_digest, local_time,
                             outcomes_chart_png, period_title, render_csv, render_markdown, signed, stale_line,
-                            user_markdown, verification_line, verify_apart)
+                            totals_line, user_markdown, verification_line, verify_apart)
 from storage.gaps import purge_unanswered
 from storage.references import (UnknownReference, forget_card, get_card, get_reference, save_card,
                                 save_reference)
@@ -65,6 +65,6 @@ __all__ = [
     "verify_chain", "count_purgeable", "purge_cutoff", "purge", "PurgeError", "rebuild_counts", "my_decisions",
     "purge_unanswered",
     "build_digest", "verify_apart", "DigestError", "render_markdown", "render_csv", "outcomes_chart_png",
-    "OUTCOME_LABELS", "REASONS_SCANNED", "period_title", "local_time", "signed", "stale_line", "user_markdown",
-    "verification_line",
+    "OUTCOME_LABELS", "REASONS_SCANNED", "period_title", "local_time", "signed", "stale_line", "totals_line",
+    "user_markdown", "verification_line",
 ]

@@ -204,6 +204,12 @@ def test_chain_head_and_verification(db, week, packs):
     assert "Record verified: NO. Row 3" in digest.render_markdown(d)
 
 
+def test_one_decision_is_counted_in_the_singular(db, packs):
+    add(db, MON)
+    d = digest.build_digest(db, week="2026-W47", now=NOW, packs_dir=packs)
+    assert "**1 decision** (previous week: 0, change +1)" in digest.render_markdown(d)
+
+
 def test_markdown(db, week, packs):
     text = digest.render_markdown(digest.build_digest(db, week="2026-W47", now=NOW, packs_dir=packs))
     assert text.startswith("# Information sharing digest: week 2026-W47 (Mon 16 Nov to Sun 22 Nov 2026)")

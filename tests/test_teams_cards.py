@@ -240,3 +240,4 @@ def test_the_digest_card_without_a_chart_has_a_table_of_days():
     assert days[0] == "Mon 16 Nov" and len(days) == 7
     assert not any(b["type"] == "Image" for b in card["body"])
     assert "## " not in json.dumps(card) and "|---" not in json.dumps(card)
+    assert card["body"][1]["text"] == "**0 decisions** (previous week: 0, change 0)"

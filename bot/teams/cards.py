@@ -458,12 +458,11 @@ def digest_card(d: dict[str, Any], chart: bytes | None = None) -> dict[str, Any]
     channel, and the lists. A user's reasons and questions are defused as in the Markdown digest
     (:func:`dialogs.records.user_markdown`): no mentions, links or formatting of their making."""
     from dialogs.records import (OUTCOME_LABELS, REASONS_SCANNED, local_time, period_title, signed, stale_line,
-                                user_markdown, verification_line)
+                                totals_line, user_markdown, verification_line)
     prev = d["previous"]
     body: list[dict[str, Any]] = [
         _text(f"Information sharing digest: {period_title(d)}", weight="Bolder", size="Medium"),
-        _text(f"**{d['total']} decisions** (previous {'week' if d['week'] else 'period'}: {prev['total']}, "
-              f"change {signed(d['change'])})"),
+        _text(totals_line(d)),
         _table(["Outcome", "Count", "Previous", "Change"],
                [[label, str(d["by_outcome"][k]), str(prev["by_outcome"][k]),
                  signed(d["by_outcome"][k] - prev["by_outcome"][k])] for k, label in OUTCOME_LABELS.items()],

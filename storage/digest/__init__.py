@@ -20,9 +20,9 @@ from storage.digest.query import (OUTCOME_LABELS, REASONS_SCANNED, STALE_AFTER_D
                                   build_digest, parse_week, require_lead, resolve_period, stale_packs,
                                   topic_title, verify_apart)
 from storage.digest.render import (USER_TEXT_MAX, local_time, period_title, plain, render_csv, render_markdown,
-                                   signed, stale_line, user_csv, user_markdown, verification_line)
+                                   signed, stale_line, totals_line, user_csv, user_markdown, verification_line)
 
 __all__ = ["COLOURS", "OUTCOME_LABELS", "REASONS_SCANNED", "STALE_AFTER_DAYS", "USER_TEXT_MAX", "DigestError",
            "NotALead", "build_digest", "local_time", "outcomes_chart_png", "parse_week", "period_title", "plain",
            "render_csv", "render_markdown", "require_lead", "resolve_period", "signed", "stale_line", "stale_packs",
-           "topic_title", "user_csv", "user_markdown", "verification_line", "verify_apart"]
+           "topic_title", "totals_line", "user_csv", "user_markdown", "verification_line", "verify_apart"]

@@ -84,12 +84,18 @@ def user_csv(text: str) -> str:
     return "'" + text if text[:1] in ("=", "+", "-", "@") else text
 
 
+def totals_line(d: dict) -> str:
+    """The period's count of decisions against the previous period's, in bold Markdown."""
+    total, prev = d["total"], d["previous"]["total"]
+    return (f"**{total} decision{'' if total == 1 else 's'}** (previous {'week' if d['week'] else 'period'}: "
+            f"{prev}, change {signed(d['change'])})")
+
+
 def render_markdown(d: dict) -> str:
     """The digest as Markdown (Slack and Teams render it; it reads as plain text too)."""
     prev = d["previous"]
     out = [f"# Information sharing digest: {period_title(d)}", "",
-           f"**{d['total']} decisions** (previous {'week' if d['week'] else 'period'}: "
-           f"{prev['total']}, change {signed(d['change'])})", "",
+           totals_line(d), "",
            "| Outcome | Count | Previous | Change |", "|---|---:|---:|---:|"]
     for key, label in OUTCOME_LABELS.items():
         now_n, then_n = d["by_outcome"][key], prev["by_outcome"][key]
