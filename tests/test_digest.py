@@ -350,6 +350,15 @@ def test_a_long_range_charts_by_week(db, packs):
     assert png_pixels(digest.outcomes_chart_png(d))[0] < 1000
 
 
+def test_a_range_of_over_a_year_keeps_each_years_weeks_apart(db, packs):
+    add(db, datetime(2025, 1, 6, 9, 0, tzinfo=timezone.utc))  # week 2 of 2025
+    add(db, datetime(2026, 1, 5, 9, 0, tzinfo=timezone.utc))  # week 2 of 2026
+    d = digest.build_digest(db, since="2024-12-30", until="2026-01-11", now=NOW, packs_dir=packs, verify=False)
+    buckets = chart._chart_buckets(d)
+    assert len(buckets) == 54  # the 52 ISO weeks of 2025 (from Mon 30 Dec 2024) and two of 2026
+    assert [sum(b.values()) for labels, b in buckets if labels == ("W2",)] == [1, 1]
+
+
 def test_json_contract_keys(db, week, packs):
     d = digest.build_digest(db, week="2026-W47", now=NOW, packs_dir=packs)
     assert {"week", "total", "by_outcome", "chain_head", "verified"} <= set(d)

@@ -110,19 +110,20 @@ def text_width(s: str, scale: int = 2) -> int:
 
 def _chart_buckets(d: dict) -> list[tuple[tuple[str, ...], dict[str, int]]]:
     """One bar per day up to 62 days (labelled weekday and day up to a fortnight, else the day of
-    the month), else one per ISO week (labelled W and its number)."""
+    the month), else one per ISO week (labelled W and its number; a range of over a year has a
+    bar for each year's week of that number)."""
     days = d["by_day"]
     if len(days) <= 62:
         short = len(days) <= 14
         return [((f"{day:%a}", str(day.day)) if short else (str(day.day),), r)
                 for r in days for day in [date.fromisoformat(r["date"])]]
-    weeks: dict[tuple[str, ...], dict[str, int]] = {}
+    weeks: dict[tuple[int, int], tuple[tuple[str, ...], dict[str, int]]] = {}
     for r in days:
         iso = date.fromisoformat(r["date"]).isocalendar()
-        bucket = weeks.setdefault((f"W{iso[1]}",), _zero_outcomes())
+        _label, bucket = weeks.setdefault((iso.year, iso.week), ((f"W{iso.week}",), _zero_outcomes()))
         for k in audit.OUTCOMES:
             bucket[k] += r[k]
-    return list(weeks.items())
+    return list(weeks.values())
 
 
 def _tick_step(peak: int) -> int:
