@@ -483,40 +483,44 @@ class SlackChannel:
             except SlackApiError as exc:  # closed meanwhile, or changed again (hash): the next change redraws it
                 log.info("could not redraw the record form: %s", exc.response.get("error"))
 
-    async def on_record_submit(self, ack: AsyncAck, body: dict[str, Any], view: dict[str, Any]) -> None:
-        """The record modal: errors go back onto the fields; the summary replaces the DM message."""
+    async def _modal_turn(self, ack: AsyncAck, body: dict[str, Any], view: dict[str, Any],
+                          event: Callable[[dict[str, Any], str | None], Event]) -> tuple[dict, str, list[Reply]] | None:
+        """A modal's turn, ``event(values, token)``: (meta, user, replies); None if out of date or stale (acked)."""
         meta, user = self._meta(view), (body.get("user") or {}).get("id")
         if meta is None or not user:
             await ack(response_action="update", view=kit.notice_view("This form is out of date. Nothing was changed."))
-            return
+            return None
         values = kit.form_values((view.get("state") or {}).get("values") or {})
-        replies = await self.turn(meta["c"], user, Event("record_submit", token=meta.get("t"), values=values))
-        stale = next((r for r in replies or [] if r.kind == "stale"), None)
+        replies = await self.turn(meta["c"], user, event(values, meta.get("t"))) or []
+        stale = next((r for r in replies if r.kind == "stale"), None)
         if stale is not None:
             await ack(response_action="update", view=kit.notice_view(stale.text))
+            return None
+        return meta, user, replies
+
+    async def on_record_submit(self, ack: AsyncAck, body: dict[str, Any], view: dict[str, Any]) -> None:
+        """The record modal: errors go back onto the fields; the summary replaces the DM message."""
+        turn = await self._modal_turn(ack, body, view,
+                                      lambda values, token: Event("record_submit", token=token, values=values))
+        if turn is None:
             return
-        errors = next((r for r in replies or [] if r.kind == "form_errors"), None)
+        meta, user, replies = turn
+        errors = next((r for r in replies if r.kind == "form_errors"), None)
         if errors is not None:
             await ack(response_action="errors", errors=kit.view_errors(errors.errors or {}, view.get("blocks") or []))
             return
         await ack()
-        self.after_ack(body, self.show(meta["c"], user, replies or [], meta.get("ts")))
+        self.after_ack(body, self.show(meta["c"], user, replies, meta.get("ts")))
 
     async def on_text_submit(self, ack: AsyncAck, body: dict[str, Any], view: dict[str, Any]) -> None:
         """A typed answer from its modal (the reason for leaving without recording)."""
-        meta, user = self._meta(view), (body.get("user") or {}).get("id")
-        if meta is None or not user:
-            await ack(response_action="update", view=kit.notice_view("This form is out of date. Nothing was changed."))
+        turn = await self._modal_turn(ack, body, view, lambda values, token: Event(
+            "text", next((v for v in values.values() if isinstance(v, str)), ""), token=token))
+        if turn is None:
             return
-        values = kit.form_values((view.get("state") or {}).get("values") or {})
-        text = next((v for v in values.values() if isinstance(v, str)), "") or ""
-        replies = await self.turn(meta["c"], user, Event("text", text, token=meta.get("t")))
-        stale = next((r for r in replies or [] if r.kind == "stale"), None)
-        if stale is not None:
-            await ack(response_action="update", view=kit.notice_view(stale.text))
-            return
+        meta, user, replies = turn
         await ack()
-        self.after_ack(body, self.show(meta["c"], user, replies or [], meta.get("ts")))
+        self.after_ack(body, self.show(meta["c"], user, replies, meta.get("ts")))
 
     def after_ack(self, body: dict[str, Any], work: Coroutine[Any, Any, None], typed: bool = False) -> None:
         """Run ``work`` after the acknowledgement, in a task of its own; its faults end in :meth:`on_error`.
