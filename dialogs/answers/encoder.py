@@ -20,9 +20,9 @@ Two arithmetics (:func:`arithmetic`):
 
 The content's prepared embeddings are made with int8; a question embedded in float matches them
 as well (measured on every evaluation set: the same pooled accuracy, each set within two
-questions). Matrix products in
-int8 quantize their input on the fly, one scale for the whole input, so texts are run one at a
-time: a text's embedding never depends on what else is being embedded.
+questions). Matrix products in int8 quantize their input on the fly, one scale for the whole
+input, so texts are run one at a time: a text's embedding never depends on what else is being
+embedded.
 """
 
 from __future__ import annotations
