@@ -112,13 +112,18 @@ def read_pinned(path: Path | None, sha256: str, what: str) -> bytes:
     return data
 
 
+def read_model(path: Path | None) -> tuple[bytes, bytes | None]:
+    """The checked weights in ``path``, and the checked graph for the int8 arithmetic (None for
+    float); :class:`ModelProblem` if either is missing or changed."""
+    weights = read_pinned(path, MODEL_SHA256, "model file")
+    return weights, read_pinned(GRAPH_FILE, GRAPH_SHA256, "model graph") if arithmetic() == "int8" else None
+
+
 def check_model(path: Path | None) -> str | None:
     """None if ``path`` is the pinned model file (and the shipped graph intact, for the int8
     arithmetic); else why not."""
     try:
-        read_pinned(path, MODEL_SHA256, "model file")
-        if arithmetic() == "int8":
-            read_pinned(GRAPH_FILE, GRAPH_SHA256, "model graph")
+        read_model(path)
     except ModelProblem as exc:
         return str(exc)
     return None
@@ -201,9 +206,7 @@ def get_encoder() -> Encoder | None:
                 path = model_file()
                 enc = problem = None
                 try:
-                    weights = read_pinned(path, MODEL_SHA256, "model file")
-                    graph = read_pinned(GRAPH_FILE, GRAPH_SHA256, "model graph") if arithmetic() == "int8" else None
-                    enc = Encoder(weights, graph, path)
+                    enc = Encoder(*read_model(path), path)
                 except ModelProblem as exc:
                     problem = str(exc)
                 except Exception as exc:  # noqa: BLE001 - ImportError, or whatever ORT raised
