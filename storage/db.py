@@ -25,6 +25,7 @@ from __future__ import annotations
 import os
 import sqlite3
 import threading
+import time
 from concurrent.futures import Future
 from contextlib import contextmanager
 from pathlib import Path
@@ -116,7 +117,7 @@ def open_db(path: str | os.PathLike[str] | None = None, readonly: bool = False) 
         conn.execute(f"pragma busy_timeout = {BUSY_TIMEOUT_MS}")
         conn.execute("select count(*) from sqlite_master").fetchone()  # a file that is not SQLite fails here
         if path != ":memory:" and not readonly:
-            conn.execute("pragma journal_mode = wal")
+            _use_wal(conn)
         conn.execute("pragma synchronous = full")
         conn.execute("pragma foreign_keys = on")
     except sqlite3.DatabaseError as exc:
@@ -125,6 +126,27 @@ def open_db(path: str | os.PathLike[str] | None = None, readonly: bool = False) 
     db.lock = threading.RLock()  # type: ignore[attr-defined]
     db.dialect = "sqlite"  # type: ignore[attr-defined]
     return db
+
+
+def _use_wal(conn: sqlite3.Connection) -> None:
+    """Put the file in WAL mode, waiting up to the busy timeout for another connection's write.
+
+    Switching a new file to WAL takes the write lock while this connection reads it. When another
+    connection holds that lock (a second server opening the same new file and creating its tables),
+    SQLite answers "database is locked" at once rather than risk a deadlock, without its busy
+    timeout; so the switch is retried here, with short pauses, until that timeout has passed.
+    """
+    deadline = time.monotonic() + BUSY_TIMEOUT_MS / 1000
+    pause = 0.005
+    while True:
+        try:
+            conn.execute("pragma journal_mode = wal").fetchone()
+            return
+        except sqlite3.OperationalError as exc:
+            if not str(exc).startswith(("database is locked", "database is busy")) or time.monotonic() > deadline:
+                raise
+        time.sleep(pause)
+        pause = min(pause * 2, 0.1)
 
 
 def _plain_reason(exc: sqlite3.DatabaseError) -> str:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import signal
+import sqlite3
 import subprocess
 import sys
 import threading
@@ -162,3 +163,42 @@ def test_the_store_runs_with_wal_and_synchronous_full(tmp_path, setting):
         assert db.conn.execute("pragma journal_mode").fetchone()[0] == "wal"
     else:
         assert db.conn.execute("pragma synchronous").fetchone()[0] == 2  # FULL
+
+
+def test_a_new_file_opens_while_another_connection_is_writing_to_it(tmp_path):
+    """Two servers started together on a new file: one is creating its tables (holding the write
+    lock, the file not yet in WAL) when the other switches it to WAL. SQLite refuses that switch
+    at once, without its busy timeout; the second server must wait for the lock, not exit."""
+    path = tmp_path / "new.db"
+    first = sqlite3.connect(path, isolation_level=None, check_same_thread=False)
+    first.execute("CREATE TABLE made_up (x)")
+    first.execute("BEGIN IMMEDIATE")
+    first.execute("INSERT INTO made_up VALUES (1)")
+    threading.Timer(0.3, lambda: first.execute("COMMIT")).start()
+    db = open_db(path)
+    assert db.conn.execute("pragma journal_mode").fetchone()[0] == "wal"
+    assert db.conn.execute("SELECT x FROM made_up").fetchall() == [(1,)]
+
+
+OPENER = """
+import sys, time
+from storage.db import open_db
+from storage.migrations import migrate
+path, start = sys.argv[1], float(sys.argv[2])
+time.sleep(max(0.0, start - time.time() - 0.02))
+while time.time() < start:
+    pass
+migrate(open_db(path))
+"""
+
+
+def test_several_processes_opening_one_new_file_at_once_all_open_it(tmp_path):
+    env = dict(os.environ, PYTHONPATH=str(ROOT))
+    for n in range(6):
+        path, start = tmp_path / f"new-{n}.db", time.time() + 0.4
+        procs = [subprocess.Popen([sys.executable, "-c", OPENER, str(path), str(start)], env=env, cwd=ROOT,
+                                  stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True) for _ in range(3)]
+        for proc in procs:
+            _, err = proc.communicate(timeout=120)
+            assert proc.returncode == 0, err
+        assert open_db(path).conn.execute("pragma journal_mode").fetchone()[0] == "wal"

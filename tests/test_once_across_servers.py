@@ -201,19 +201,21 @@ async def two_servers(tmp_path, slack_api, shared_store):
     env.update(SLACK_BOT_TOKEN=BOT_TOKEN, SLACK_SIGNING_SECRET=SECRET, INFOSHARE_SLACK_API_URL=slack_api.url,
                INFOSHARE_CONFIG="", PYTHONPATH=str(root))
     db_path = shared_store
-    procs, ports = [], []
-    for _ in range(2):
+    procs, ports, logs = [], [], []
+    for n in range(2):
         with socket.socket() as s:
             s.bind(("127.0.0.1", 0))
             ports.append(s.getsockname()[1])
-        procs.append(subprocess.Popen([sys.executable, "-m", "bot", "serve", "--host", "127.0.0.1", "--port",
-                                       str(ports[-1]), "--db", str(db_path)], cwd=tmp_path, env=env,
-                                      stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL))
+        logs.append(tmp_path / f"serve-{n}.log")  # what a server that exits said, for the failure message
+        with logs[-1].open("w") as log:
+            procs.append(subprocess.Popen([sys.executable, "-m", "bot", "serve", "--host", "127.0.0.1", "--port",
+                                           str(ports[-1]), "--db", str(db_path)], cwd=tmp_path, env=env,
+                                          stdout=subprocess.DEVNULL, stderr=log))
     session = aiohttp.ClientSession()
     try:
-        for proc, port in zip(procs, ports):
+        for proc, port, log in zip(procs, ports, logs):
             for _ in range(600):
-                assert proc.poll() is None, f"serve exited with {proc.returncode}"
+                assert proc.poll() is None, f"serve exited with {proc.returncode}: {log.read_text()[-2000:]}"
                 try:
                     async with session.get(f"http://127.0.0.1:{port}/healthz") as resp:
                         if resp.status == 200:
