@@ -23,7 +23,7 @@ from typing import Any
 import yaml
 
 from content.citations import check_citations, check_text
-from content.loader import DEFAULT_PACK, UnknownPack, pack_ids
+from content.loader import DEFAULT_PACK, PackError, UnknownPack, pack_ids, resolve
 
 TOPICS_DIR = Path(__file__).parent / "topics"
 COMMON_FILE = "common.yaml"
@@ -146,12 +146,24 @@ def _merged(pack_id: str, topics_dir: Path) -> tuple[dict[str, Any], list[tuple[
     return common, list(raws.values())
 
 
+def _own_seed(pack_id: str) -> str | None:
+    """The seed file of the pack's own document (``source_file``), or None without a pack file."""
+    try:
+        return resolve(pack_id).get("source_file")
+    except (UnknownPack, PackError):
+        return None
+
+
 @lru_cache(maxsize=None)
 def load_topic_set(pack_id: str = DEFAULT_PACK, topics_dir: Path = TOPICS_DIR) -> TopicSet:
     """The pack's topics with the shared messages, synonyms and out-of-scope examples (cached)."""
     if pack_id not in known_packs(topics_dir):
         raise UnknownPack(f"unknown pack {pack_id!r} (known packs: {', '.join(known_packs(topics_dir))})")
     common, raws = _merged(pack_id, topics_dir)
+    own = _own_seed(pack_id)
+    for raw, _ in raws:  # the pack's own document first among a topic's sources (a stable sort)
+        if isinstance(raw.get("cite"), list):
+            raw["cite"] = sorted(raw["cite"], key=lambda c: not (isinstance(c, dict) and c.get("seed") == own))
     return TopicSet(
         pack_id=pack_id,
         topics=tuple(_as_topic(raw, origin) for raw, origin in raws),

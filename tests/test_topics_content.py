@@ -6,9 +6,11 @@ from pathlib import Path
 import pytest
 
 from content.citations import heading_in_seed
-from content.loader import UnknownPack
+from content.loader import UnknownPack, resolve
+from content.sources import document_name, named
 from content.topics import (PACK_TOPICS, REQUIRED_TOPICS, TOPICS_DIR, check_topics, count_sentences,
                             known_packs, load_topics)
+from dialogs.events import source_line
 
 SEEDS = Path(__file__).parents[2] / "shared" / "seeds"
 PACKS = ["hmg-2018", "wirral", "pan-cheshire", "wales", "buckinghamshire", "bromley"]
@@ -137,3 +139,18 @@ def test_check_reports_wrong_pack_name_and_short_answer(tmp_path):
     problems = check_topics(None, d)
     assert "bromley.yaml: -: 'pack' must be 'bromley', not 'bromely'" in problems
     assert "common.yaml: dvds: answer must be 2 to 5 sentences, has 1" in problems
+
+
+
+@pytest.mark.parametrize("pack", PACKS)
+def test_an_answer_citing_the_packs_own_document_names_it_first(pack):
+    """A practitioner in Pan-Cheshire reads Pan-Cheshire's guidance first under a shared answer,
+    before the other partnership's document the same answer also draws on."""
+    own = document_name(resolve(pack)["source_file"])
+    cited_own = 0
+    for t in load_topics(pack):
+        line = source_line(named(t.cite))
+        if own in line:
+            cited_own += 1
+            assert line.startswith(f"Source: {own}: "), (t.id, line)
+    assert cited_own >= 10
