@@ -3,6 +3,7 @@
 Usage:
     python bench/compare_matchers.py              # every matcher variant
     python bench/compare_matchers.py --only 'words'  # the variants whose name contains a word
+    python bench/compare_matchers.py --list           # the variants' names
 
 Each row builds matchers for every pack with one choice changed from the default
 (``dialogs.answers.Matcher``) and prints top-1 accuracy on in-scope questions, correct
@@ -82,12 +83,21 @@ def per_pack(variant):
     return functools.lru_cache(maxsize=None)(functools.partial(build, variant))
 
 
-def main() -> int:
+def main(argv: list[str] | None = None) -> int:
+    import argparse
     import shutil
     import tempfile
 
     from dialogs.answers import cache
-    only = sys.argv[sys.argv.index("--only") + 1] if "--only" in sys.argv[1:] else ""
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--only", default="", metavar="WORDS",
+                        help="measure only the variants whose name contains WORDS (default: every variant)")
+    parser.add_argument("--list", action="store_true", help="print the variants' names and stop")
+    args = parser.parse_args(argv)
+    if args.list:
+        print("\n".join(VARIANTS))
+        return 0
+    only = args.only
     cache.CACHE_DIR = Path(tempfile.mkdtemp(prefix="infoshare-variants-"))
     try:
         return _compare(only)
