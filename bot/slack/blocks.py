@@ -202,19 +202,11 @@ def button(label: str, value: str, action_id: str, style: str | None = None,
     return b
 
 
-def choice_elements(reply: Reply, nonce: str, *, skip_kinds: tuple[str, ...] = (),
-                    nav: bool | None = None) -> list[dict[str, Any]]:
-    """Buttons for a reply's choices; many choices of one kind (topics) become one select menu.
-
-    ``nav``: only the navigation choices (True), only the others (False), or all (None).
-    """
-    answers, navigation = choice_rows(reply, nonce, skip_kinds=skip_kinds, split=nav is not None)
-    return navigation if nav else answers
-
-
 def choice_rows(reply: Reply, nonce: str, *, skip_kinds: tuple[str, ...] = (),
                 split: bool = True) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
-    """``(answers, navigation)``: the elements of the choices that answer the reply, then of those
+    """Buttons for a reply's choices; many choices of one kind (topics) become one select menu.
+
+    ``(answers, navigation)``: the elements of the choices that answer the reply, then of those
     in :data:`~dialogs.events.NAV_KINDS` (all in the first, with ``split=False``), in one pass.
     A kind is wholly in one row, so its choices become one select menu when there are more than
     :data:`MAX_BUTTONS` of them."""
@@ -487,7 +479,7 @@ def home_view(mine: list[Reply], topics: list[Reply], nonce: str) -> dict[str, A
     """The App Home tab: start, the user's own recent decisions, and the topics."""
     start = Reply("info", "", choices=[Choice("start", "Start a decision", style="primary"), Choice("help", "Help")])
     blocks: list[dict[str, Any]] = [{"type": "header", "text": plain("infoshare")}, section(esc(HOME_INTRO))]
-    blocks += actions(choice_elements(start, nonce))
+    blocks += actions(choice_rows(start, nonce, split=False)[0])
     blocks.append({"type": "divider"})
     for r in mine:
         blocks += reply_blocks(r, nonce)
