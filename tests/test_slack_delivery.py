@@ -28,6 +28,15 @@ async def start(alice, slack_api):
     return await slack_api.next_call("chat.postMessage")
 
 
+
+async def until_set(event: threading.Event, polls: int) -> None:
+    """Wait for ``event`` (another thread sets it), polling every 20 ms at most ``polls`` times."""
+    for _ in range(polls):
+        if event.is_set():
+            break
+        await asyncio.sleep(0.02)
+    assert event.is_set()
+
 async def test_a_retried_event_is_processed_once(alice, slack_api):
     first = await alice.dm_text("do I need consent to share?", event_id="Ev-retry-1")
     assert first.status == 200
@@ -193,11 +202,7 @@ async def test_a_question_never_delays_another_users_click(slack_server, slack_a
     bob = SlackUser(slack_server, slack_api, user="U0ASKER01")
     q1 = await start(alice, slack_api)
     assert (await bob.dm_text("what is Clare's law about?")).status == 200
-    for _ in range(100):
-        if matching.is_set():
-            break
-        await asyncio.sleep(0.02)
-    assert matching.is_set()
+    await until_set(matching, 100)
     n = len(slack_api.calls)
     await alice.click(q1, "No")
     try:
@@ -234,11 +239,7 @@ async def test_questions_waiting_for_the_matcher_never_hold_up_a_click(slack_ser
     try:
         for i, bob in enumerate(askers):
             assert (await bob.dm_text("what is Clare's law about?", event_id=f"Ev-ask-{i}")).status == 200
-        for _ in range(250):
-            if matching.is_set():
-                break
-            await asyncio.sleep(0.02)
-        assert matching.is_set()
+        await until_set(matching, 250)
         n = len(slack_api.calls)
         assert (await alice.click(q1, "No")).status == 200
         update = await slack_api.next_call("chat.update", after=n, where=lambda c: c.args.get("channel") == alice.dm)
