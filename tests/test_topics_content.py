@@ -1,5 +1,6 @@
 """Topic content: complete, cited to real seed headings, and each pack in its own wording."""
 
+import re
 import shutil
 from pathlib import Path
 
@@ -9,7 +10,7 @@ from content.citations import heading_in_seed
 from content.loader import UnknownPack, resolve
 from content.sources import document_name, named
 from content.topics import (PACK_TOPICS, REQUIRED_TOPICS, TOPICS_DIR, check_topics, count_sentences,
-                            known_packs, load_topics)
+                            known_packs, load_topic_set, load_topics)
 from dialogs.events import source_line
 
 SEEDS = Path(__file__).parents[2] / "shared" / "seeds"
@@ -154,3 +155,20 @@ def test_an_answer_citing_the_packs_own_document_names_it_first(pack):
             cited_own += 1
             assert line.startswith(f"Source: {own}: "), (t.id, line)
     assert cited_own >= 10
+
+
+def _sentences_giving_999(text: str) -> list[str]:
+    return [s for s in re.split(r"(?<=[.!?])\s+", " ".join(text.split())) if "999" in s]
+
+
+@pytest.mark.parametrize("pack", PACKS)
+def test_every_answer_that_gives_999_treats_not_sure_as_urgent(pack):
+    """Someone unsure whether a child is in danger now is told to call 999 as well, in every
+    sentence that gives the number (answers, their "more", and the reply to a Welsh question's
+    English part)."""
+    shown = [(t.id, k, getattr(t, k)) for t in load_topics(pack) for k in ("answer", "more")]
+    welsh = load_topic_set(pack).messages["welsh"]
+    shown.append(("message", "welsh", welsh[:welsh.index("Alla i ddim")]))
+    giving = [(tid, k, s) for tid, k, text in shown for s in _sentences_giving_999(text)]
+    assert len(giving) >= 5
+    assert [g for g in giving if "not sure" not in g[2]] == []
