@@ -164,11 +164,13 @@ def _sentences_giving_999(text: str) -> list[str]:
 @pytest.mark.parametrize("pack", PACKS)
 def test_every_answer_that_gives_999_treats_not_sure_as_urgent(pack):
     """Someone unsure whether a child is in danger now is told to call 999 as well, in every
-    sentence that gives the number (answers, their "more", and the reply to a Welsh question's
-    English part)."""
+    sentence that gives the number (answers, their "more", and the reply to a question in Welsh,
+    in both its languages)."""
     shown = [(t.id, k, getattr(t, k)) for t in load_topics(pack) for k in ("answer", "more")]
     welsh = load_topic_set(pack).messages["welsh"]
     shown.append(("message", "welsh", welsh[:welsh.index("Alla i ddim")]))
     giving = [(tid, k, s) for tid, k, text in shown for s in _sentences_giving_999(text)]
     assert len(giving) >= 5
     assert [g for g in giving if "not sure" not in g[2]] == []
+    in_welsh = _sentences_giving_999(welsh[welsh.index("Alla i ddim"):])
+    assert in_welsh and all("nad ydych chi'n siŵr" in s for s in in_welsh)  # "if you're not sure"
